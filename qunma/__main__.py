@@ -1,0 +1,3 @@
+from qunma.cli import main
+
+raise SystemExit(main())

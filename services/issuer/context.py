@@ -1,0 +1,15 @@
+"""Typed keys for what the issuer's composition root puts in the application."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+
+from services.issuer.bus import Bus
+from shared.config import Settings
+from shared.store.relay import Relay
+
+SETTINGS = web.AppKey("settings", Settings)
+POOL = web.AppKey("pool", asyncpg.Pool)
+BUS = web.AppKey("bus", Bus)
+RELAY = web.AppKey("relay", Relay)

@@ -1,0 +1,115 @@
+"""The redeemer's composition root: `create_app(settings)` wires every part by keyword."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from services.redeemer.api import members, scans
+from services.redeemer.context import FOLLOWER, JOINER, POOL, RELAY, SCANNER, SETTINGS, SWEEPER
+from services.redeemer.joins import Joiner
+from services.redeemer.projection import IssuerProjection
+from services.redeemer.scans import Scanner
+from services.redeemer.sweeper import Sweeper
+from shared.clock import Clock, utcnow
+from shared.config import Settings, require
+from shared.db import create_pool, migrate_database
+from shared.http.auth import Principal, auth_middleware
+from shared.http.background import background
+from shared.http.health import health_routes
+from shared.http.logapi import log_handler
+from shared.http.problems import problem_middleware
+from shared.store import migrate
+from shared.store.follower import Follower, LogClient
+from shared.store.log_setup import ensure_log
+from shared.store.relay import Relay
+from shared.store.unit_of_work import Outbox
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 16 * 1024
+
+
+def migrations() -> list[migrate.Migration]:
+    return migrate.store_migrations() + migrate.load("redeemer", "services.redeemer.migrations")
+
+
+async def _database_ready(app: web.Application) -> dict[str, Any]:
+    async with app[POOL].acquire() as conn:
+        await conn.fetchval("SELECT 1")
+    return {"ok": True}
+
+
+async def _projection_ready(app: web.Application) -> dict[str, Any]:
+    follower = app[FOLLOWER]
+    return {
+        "ok": follower.caught_up,
+        "partitions": {
+            str(p): {"position": s.position, "caught_up": s.caught_up, "broken": s.broken}
+            for p, s in follower.stats.partitions.items()
+        },
+    }
+
+
+def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
+    dsn = require(settings.redeemer_database_url, "QUNMA_REDEEMER_DATABASE_URL")
+    log_token = require(settings.log_token, "QUNMA_LOG_TOKEN")
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[problem_middleware])
+    app[SETTINGS] = settings
+    relay = Relay(dsn, settings.redeemer_log, settings.kafka)
+    app[RELAY] = relay
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        await migrate_database(dsn, migrations())
+        pool = await create_pool(dsn, max_size=30)
+        async with pool.acquire() as conn:
+            await ensure_log(conn, settings.redeemer_log)
+        app[POOL] = pool
+        async with aiohttp.ClientSession() as session:
+            follower = Follower(
+                pool,
+                settings.issuer_log,
+                settings.kafka,
+                IssuerProjection(),
+                LogClient(settings.issuer_url, log_token, session),
+                name="redeemer",
+            )
+            app[FOLLOWER] = follower
+            outbox = Outbox(pool, settings.redeemer_log, clock=clock, on_commit=relay.wake)
+            app[SCANNER] = Scanner(
+                outbox, token_ttl=settings.join_token_ttl, propagated=lambda: follower.caught_up
+            )
+            app[JOINER] = Joiner(outbox)
+            app[SWEEPER] = Sweeper(outbox)
+            try:
+                yield
+            finally:
+                await pool.close()
+
+    app.cleanup_ctx.extend(
+        [
+            database,
+            background("redeemer-follower", lambda app: app[FOLLOWER].run()),
+            background("redeemer-relay", lambda app: relay.run()),
+            background("redeemer-sweeper", lambda app: app[SWEEPER].run()),
+        ]
+    )
+
+    async def lookup(key_hash: str) -> Principal | None:
+        async with app[POOL].acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT tenant_id, key_id, scopes FROM api_keys "
+                "WHERE key_hash = $1 AND NOT revoked",
+                key_hash,
+            )
+        return Principal(row["tenant_id"], row["key_id"], frozenset(row["scopes"])) if row else None
+
+    app.middlewares.append(auth_middleware(lookup, log_token))
+    app.add_routes(scans.routes() + members.routes())
+    app.add_routes([web.get("/v1/log", log_handler(POOL, settings.redeemer_log))])
+    app.add_routes(health_routes({"database": _database_ready, "projection": _projection_ready}))
+    return app

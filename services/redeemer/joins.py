@@ -1,0 +1,125 @@
+"""Redeeming a join token into a membership.
+
+`DELETE … RETURNING` is the claim: of any number of concurrent redemptions of one token,
+exactly one deletes the row and converts its reserved seat into a member; the others find
+it gone and get a precise answer from `spent_tokens`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from services.redeemer.api.schemas import Membership
+from services.redeemer.scans import token_hash
+from shared.events.redeemer import JoinTokenRedeemed, MemberJoined
+from shared.http.problems import Problem
+from shared.store.unit_of_work import Outbox
+
+_CLAIM = """
+DELETE FROM join_tokens
+WHERE token_hash = $1 AND user_id = $2 AND tenant_id = $3 AND expires_at > now()
+RETURNING scan_id, group_id, code_id
+"""
+_MEMBER = """
+INSERT INTO memberships (group_id, user_id, joined_at, code_id, scan_id)
+VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING joined_at
+"""
+
+
+@dataclass(frozen=True)
+class Joined:
+    membership: Membership
+    created: bool  # False when the person already was a member
+
+
+class Joiner:
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    async def join(self, tenant_id: uuid.UUID, join_token: str, user_id: str) -> Joined:
+        digest = token_hash(join_token)
+        async with self.outbox.unit() as uow:
+            conn = uow.conn
+            claimed = await conn.fetchrow(_CLAIM, digest, user_id, tenant_id)
+            if claimed is not None:
+                group_id, scan_id = claimed["group_id"], claimed["scan_id"]
+                joined_at = await conn.fetchval(
+                    _MEMBER, group_id, user_id, uow.now, claimed["code_id"], scan_id
+                )
+                created = joined_at is not None
+                await conn.execute(
+                    "UPDATE groups SET reserved = reserved - 1, members = members + $2 "
+                    "WHERE group_id = $1",
+                    group_id,
+                    1 if created else 0,
+                )
+                await conn.execute(
+                    "INSERT INTO spent_tokens (token_hash, scan_id, tenant_id, group_id, user_id, "
+                    "outcome) VALUES ($1, $2, $3, $4, $5, 'joined')",
+                    digest,
+                    scan_id,
+                    tenant_id,
+                    group_id,
+                    user_id,
+                )
+                stream, key = f"scan:{scan_id}", str(group_id)
+                uow.record(
+                    JoinTokenRedeemed(scan_id=scan_id, group_id=group_id, user_id=user_id),
+                    stream_id=stream,
+                    version=2,
+                    tenant_id=tenant_id,
+                    key=key,
+                )
+                if created:
+                    uow.record(
+                        MemberJoined(
+                            group_id=group_id,
+                            user_id=user_id,
+                            code_id=claimed["code_id"],
+                            scan_id=scan_id,
+                        ),
+                        stream_id=stream,
+                        version=3,
+                        tenant_id=tenant_id,
+                        key=key,
+                    )
+                else:
+                    joined_at = await conn.fetchval(
+                        "SELECT joined_at FROM memberships WHERE group_id = $1 AND user_id = $2",
+                        group_id,
+                        user_id,
+                    )
+                return Joined(Membership(group_id, user_id, joined_at), created)
+        return await self._explain(tenant_id, digest, user_id)
+
+    async def _explain(self, tenant_id: uuid.UUID, digest: bytes, user_id: str) -> Joined:
+        """Why the token could not be claimed: the answer for everyone who lost the race."""
+        async with self.outbox.pool.acquire() as conn:
+            held = await conn.fetchrow(
+                "SELECT user_id, expires_at <= now() AS expired FROM join_tokens "
+                "WHERE token_hash = $1 AND tenant_id = $2",
+                digest,
+                tenant_id,
+            )
+            if held is not None:
+                if held["user_id"] != user_id:
+                    raise Problem("token_mismatch", "this join token was handed to another user")
+                raise Problem("token_expired", "this join token has expired; scan the code again")
+            spent = await conn.fetchrow(
+                "SELECT s.outcome, s.user_id, s.group_id, m.joined_at FROM spent_tokens s "
+                "LEFT JOIN memberships m ON m.group_id = s.group_id AND m.user_id = s.user_id "
+                "WHERE s.token_hash = $1 AND s.tenant_id = $2",
+                digest,
+                tenant_id,
+            )
+        if spent is None:
+            raise Problem("invalid_token", "no such join token")
+        if spent["outcome"] != "joined":
+            raise Problem("token_expired", "this join token has expired; scan the code again")
+        if spent["user_id"] != user_id:
+            raise Problem("token_used", "this join token has already been used")
+        if spent["joined_at"] is None:
+            raise Problem("token_used", "this join token was used, and the membership has ended")
+        # The same person redeeming the same token again gets the membership back.
+        return Joined(Membership(spent["group_id"], user_id, spent["joined_at"]), created=False)

@@ -1,0 +1,80 @@
+"""The signed token inside every QR code.
+
+    token = base64url( version:1 | code_id:16 | key_id:8 | expires:8 | signature:64 )
+
+`expires` is Unix seconds, big-endian, 0 for a permanent code. The Ed25519 signature
+covers `b"qunma-code:" + version..expires`, the prefix keeping these signatures apart
+from any other use of the key. The QR text is `{public_url}/j/{token}`.
+"""
+
+from __future__ import annotations
+
+import binascii
+import struct
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from shared.crypto.signing import SigningKey, b64url, unb64url, verify
+
+VERSION = 1
+_HEADER = struct.Struct(">B16s8sQ")
+_SIGNATURE = 64
+_DOMAIN = b"qunma-code:"
+LENGTH = _HEADER.size + _SIGNATURE
+
+
+class InvalidToken(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class CodeToken:
+    code_id: uuid.UUID
+    key_id: str
+    expires_at: datetime | None
+    signed: bytes
+    signature: bytes
+
+    def verify(self, public_b64: str) -> bool:
+        return verify(public_b64, self.signature, _DOMAIN + self.signed)
+
+
+def issue(code_id: uuid.UUID, expires_at: datetime | None, key: SigningKey) -> str:
+    expires = int(expires_at.timestamp()) if expires_at is not None else 0
+    header = _HEADER.pack(VERSION, code_id.bytes, bytes.fromhex(key.key_id), expires)
+    return b64url(header + key.sign(_DOMAIN + header))
+
+
+def parse(token: str) -> CodeToken:
+    """Decode the token's fields; the signature is checked separately, with the key it names."""
+    if not token or len(token) > 200:
+        raise InvalidToken("the token has the wrong length")
+    try:
+        raw = unb64url(token)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidToken("the token is not base64url") from exc
+    if len(raw) != LENGTH:
+        raise InvalidToken("the token has the wrong length")
+    version, code_id, key_id, expires = _HEADER.unpack(raw[: _HEADER.size])
+    if version != VERSION:
+        raise InvalidToken(f"unknown token version {version}")
+    return CodeToken(
+        code_id=uuid.UUID(bytes=code_id),
+        key_id=key_id.hex(),
+        expires_at=datetime.fromtimestamp(expires, UTC) if expires else None,
+        signed=raw[: _HEADER.size],
+        signature=raw[_HEADER.size :],
+    )
+
+
+def payload_url(public_url: str, token: str) -> str:
+    return f"{public_url.rstrip('/')}/j/{token}"
+
+
+def token_from_payload(payload: str) -> str:
+    """Accept the QR text (`…/j/{token}`, with or without query) or the bare token."""
+    text = payload.strip()
+    if "/j/" in text:
+        text = text.rsplit("/j/", 1)[1]
+    return text.split("?", 1)[0].split("#", 1)[0]

@@ -1,0 +1,117 @@
+"""Settings from the environment, read once at start into one typed object.
+
+The table in README.md lists every variable; `qunma up` sets them for its children, and
+compose.yaml sets them for containers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from shared.kafka import KafkaSettings
+from shared.store.eventstore import LogSpec
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    issuer_database_url: str | None
+    redeemer_database_url: str | None
+    kafka: KafkaSettings
+    issuer_host: str
+    issuer_port: int
+    redeemer_host: str
+    redeemer_port: int
+    issuer_url: str
+    redeemer_url: str
+    public_url: str
+    log_token: str
+    kek: str | None
+    partitions: int
+    issuer_topic: str
+    redeemer_topic: str
+    join_token_ttl: int
+    log_level: str
+
+    @property
+    def issuer_log(self) -> LogSpec:
+        return LogSpec(self.issuer_topic, self.partitions)
+
+    @property
+    def redeemer_log(self) -> LogSpec:
+        return LogSpec(self.redeemer_topic, self.partitions)
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo} and {hi}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+def from_env(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    issuer_port = _int(env, "QUNMA_ISSUER_PORT", 8081, 1, 65535)
+    redeemer_port = _int(env, "QUNMA_REDEEMER_PORT", 8082, 1, 65535)
+    issuer_url = env.get("QUNMA_ISSUER_URL") or f"http://127.0.0.1:{issuer_port}"
+    redeemer_url = env.get("QUNMA_REDEEMER_URL") or f"http://127.0.0.1:{redeemer_port}"
+    return Settings(
+        issuer_database_url=env.get("QUNMA_ISSUER_DATABASE_URL") or None,
+        redeemer_database_url=env.get("QUNMA_REDEEMER_DATABASE_URL") or None,
+        kafka=KafkaSettings(
+            bootstrap=env.get("QUNMA_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+            idempotence=_bool(env, "QUNMA_KAFKA_IDEMPOTENCE", False),
+            fetch_max_wait_ms=_int(env, "QUNMA_KAFKA_FETCH_MAX_WAIT_MS", 20, 1, 10_000),
+        ),
+        issuer_host=env.get("QUNMA_ISSUER_HOST", "127.0.0.1"),
+        issuer_port=issuer_port,
+        redeemer_host=env.get("QUNMA_REDEEMER_HOST", "127.0.0.1"),
+        redeemer_port=redeemer_port,
+        issuer_url=issuer_url.rstrip("/"),
+        redeemer_url=redeemer_url.rstrip("/"),
+        public_url=(env.get("QUNMA_PUBLIC_URL") or redeemer_url).rstrip("/"),
+        log_token=env.get("QUNMA_LOG_TOKEN", ""),
+        kek=env.get("QUNMA_KEK") or None,
+        partitions=_int(env, "QUNMA_LOG_PARTITIONS", 4, 1, 256),
+        issuer_topic=env.get("QUNMA_ISSUER_TOPIC", "qunma.issuer.events"),
+        redeemer_topic=env.get("QUNMA_REDEEMER_TOPIC", "qunma.redeemer.events"),
+        join_token_ttl=_int(env, "QUNMA_JOIN_TOKEN_TTL_SECONDS", 15, 1, 3600),
+        log_level=env.get("QUNMA_LOG_LEVEL", "INFO").upper(),
+    )
+
+
+def require(value: str | None, name: str) -> str:
+    if not value:
+        raise ConfigError(f"{name} is not set")
+    return value
+
+
+def mask_dsn(dsn: str) -> str:
+    """The DSN with its password replaced, for logs."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", dsn)

@@ -1,0 +1,44 @@
+"""Connection pools and start-up migration of a service's database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TypeAlias
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from shared.config import mask_dsn
+from shared.store import migrate
+
+log = logging.getLogger(__name__)
+
+# A connection of our own, or one borrowed from a pool: every query helper takes either.
+Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+
+
+async def connect_retrying(dsn: str, timeout: float = 30.0) -> asyncpg.Connection:
+    """A connection, waiting for a server that is still starting."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            return await asyncpg.connect(dsn)
+        except (OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError) as exc:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"PostgreSQL at {mask_dsn(dsn)} did not answer: {exc}") from exc
+            await asyncio.sleep(0.2)
+
+
+async def migrate_database(dsn: str, migrations: list[migrate.Migration]) -> None:
+    conn = await connect_retrying(dsn)
+    try:
+        await migrate.apply(conn, migrations)
+    finally:
+        await conn.close()
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=60)
+    assert pool is not None
+    return pool

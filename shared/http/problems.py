@@ -1,0 +1,135 @@
+"""RFC 9457 problem details with stable machine codes, English and Chinese text.
+
+Every error either service returns goes through `Problem`: a stable `code` that clients
+branch on, an English `detail`, a Chinese `message_zh` for the person holding the phone,
+and extra members such as `fallback_url` where they help.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+# code -> (HTTP status, title, message_zh). One table, so the docs and the code agree.
+CATALOGUE: dict[str, tuple[int, str, str]] = {
+    # request shape and authentication
+    "malformed_json": (400, "Malformed JSON", "请求内容不是有效的 JSON"),
+    "invalid_request": (422, "Invalid request", "请求参数不正确"),
+    "unsupported_media_type": (415, "Unsupported media type", "请求内容类型不受支持"),
+    "payload_too_large": (413, "Payload too large", "请求内容过大"),
+    "unauthorized": (401, "Unauthorized", "缺少或无效的 API 密钥"),
+    "forbidden": (403, "Forbidden", "该 API 密钥无权执行此操作"),
+    "not_found": (404, "Not found", "资源不存在"),
+    "method_not_allowed": (405, "Method not allowed", "不支持该请求方法"),
+    "conflict": (409, "Conflict", "请求与当前状态冲突，请重试"),
+    "internal_error": (500, "Internal error", "服务内部错误"),
+    "not_ready": (503, "Not ready", "服务尚未就绪"),
+    # codes and scans
+    "invalid_code": (400, "Invalid code", "无效的二维码"),
+    "code_not_propagated": (409, "Code not known yet", "二维码刚刚生成，请稍后重试"),
+    "code_expired": (410, "Code expired", "该二维码已失效"),
+    "code_revoked": (410, "Code revoked", "该二维码已被停用"),
+    "scan_limit_reached": (429, "Scan limit reached", "该二维码扫码次数已达上限"),
+    "group_full": (409, "Group full", "该群人数已满"),
+    # join tokens
+    "invalid_token": (400, "Invalid join token", "无效的入群凭证"),
+    "token_used": (409, "Join token used", "该入群凭证已被使用"),
+    "token_expired": (410, "Join token expired", "入群凭证已过期，请重新扫码"),
+    "token_mismatch": (403, "Join token belongs to another user", "该入群凭证不属于当前用户"),
+}
+
+
+class Problem(Exception):
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        *,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        known = CATALOGUE.get(code)
+        if known is None and status is None:
+            raise ValueError(f"problem code {code} is not in the catalogue")
+        self.code = code
+        self.status = status if status is not None else known[0]  # type: ignore[index]
+        self.title = known[1] if known else code.replace("_", " ").capitalize()
+        self.message_zh = known[2] if known else None
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.extra = {k: v for k, v in extra.items() if v is not None}
+        super().__init__(f"{code}: {detail}")
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": f"urn:qunma:problem:{self.code}",
+            "title": self.title,
+            "status": self.status,
+            "code": self.code,
+            "detail": self.detail,
+        }
+        if self.message_zh:
+            body["message_zh"] = self.message_zh
+        body.update(self.extra)
+        return body
+
+    def response(self) -> web.Response:
+        return web.Response(
+            status=self.status,
+            body=msgspec.json.encode(self.body()),
+            content_type=PROBLEM_JSON,
+            headers=self.headers,
+        )
+
+
+_BY_STATUS = {
+    400: "malformed_json",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except Problem as problem:
+        return problem.response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _from_http_error(request, exc).response()
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return Problem(
+            "internal_error", "an unexpected error occurred; it has been logged"
+        ).response()
+
+
+def _from_http_error(request: web.Request, exc: web.HTTPException) -> Problem:
+    """aiohttp's own errors (no route, wrong method, body too large) as problem+json."""
+    code = _BY_STATUS.get(exc.status)
+    if code is None:
+        return Problem("http_error", exc.reason, status=exc.status)
+    if exc.status == 413:
+        return Problem(code, f"the request body is larger than {request.client_max_size} bytes")
+    if exc.status == 404:
+        return Problem(code, f"no resource at {request.path}")
+    if exc.status == 405:
+        return Problem(code, f"{request.method} is not allowed on {request.path}")
+    return Problem(code, exc.text or exc.reason)

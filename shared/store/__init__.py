@@ -1,0 +1,1 @@
+"""The event store, its relay to Kafka, and the consumer that follows another service's log."""

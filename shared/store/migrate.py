@@ -1,0 +1,102 @@
+"""Versioned SQL migrations, applied in order at start.
+
+Files are `NNNN_name.sql` in a package folder; each source has a namespace so that the
+shared store and a service's own tables keep separate version counters. An applied file
+whose text has changed stops the start: migrations are history, never edited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+from shared.db import Conn
+
+log = logging.getLogger(__name__)
+
+_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+# One lock for every migrating replica of every service sharing a database.
+_LOCK_KEY = 0x71756E6D61  # "qunma"
+
+
+@dataclass(frozen=True)
+class Migration:
+    namespace: str
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+def load(namespace: str, package: str) -> list[Migration]:
+    """The migrations in `package` (a folder of `NNNN_name.sql` files), in version order."""
+    found: list[Migration] = []
+    for entry in resources.files(package).iterdir():
+        match = _FILE.match(entry.name)
+        if match:
+            found.append(
+                Migration(namespace, int(match[1]), match[2], entry.read_text(encoding="utf-8"))
+            )
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise MigrationError(f"{package}: versions must run 1, 2, 3 … without gaps: {versions}")
+    return found
+
+
+async def apply(conn: Conn, migrations: list[Migration]) -> list[Migration]:
+    """Apply what is pending; returns what was applied. Safe for replicas starting at once."""
+    await conn.execute(
+        """CREATE TABLE IF NOT EXISTS schema_migrations (
+               namespace  text NOT NULL,
+               version    integer NOT NULL,
+               name       text NOT NULL,
+               checksum   text NOT NULL,
+               applied_at timestamptz NOT NULL DEFAULT now(),
+               PRIMARY KEY (namespace, version))"""
+    )
+    applied: list[Migration] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+    try:
+        done = {
+            (r["namespace"], r["version"]): r["checksum"]
+            for r in await conn.fetch("SELECT namespace, version, checksum FROM schema_migrations")
+        }
+        for m in migrations:
+            known = done.get((m.namespace, m.version))
+            if known is not None:
+                if known != m.checksum:
+                    raise MigrationError(
+                        f"migration {m.namespace}/{m.version:04d}_{m.name} was edited after it "
+                        "was applied; add a new migration instead"
+                    )
+                continue
+            async with conn.transaction():
+                await conn.execute(m.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (namespace, version, name, checksum) "
+                    "VALUES ($1, $2, $3, $4)",
+                    m.namespace,
+                    m.version,
+                    m.name,
+                    m.checksum,
+                )
+            log.info("applied migration %s/%04d_%s", m.namespace, m.version, m.name)
+            applied.append(m)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+    return applied
+
+
+def store_migrations() -> list[Migration]:
+    return load("store", "shared.store.migrations")

@@ -1,0 +1,241 @@
+"""The relay: one leader per log seals committed events and publishes them in position order.
+
+Leadership is a PostgreSQL advisory lock held on the relay's own connection, so any number
+of replicas may run one; if the connection dies the lock goes with it. Publishing is
+`acks=all`, in position order per partition; the mark of what was published is written
+only after the broker acknowledged. Delivery is at-least-once: consumers skip duplicates.
+
+If the topic lost records (a wiped Tansu, a lost cluster) the relay sees it, from an
+offset that went backwards on publish or from a probe while idle, and republishes that
+partition from position 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from contextlib import suppress
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from shared.db import Conn
+from shared.events.envelope import decode_envelope
+from shared.kafka import KafkaSettings, ensure_topics, producer, reader
+from shared.store.eventstore import LogSpec
+from shared.store.sealing import seal_batch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RelayStats:
+    leader: bool = False
+    sealed: int = 0
+    published: int = 0
+    republished_partitions: int = 0
+
+
+def relay_lock_key(log_name: str) -> int:
+    return zlib.crc32(f"qunma.relay:{log_name}".encode())
+
+
+class Relay:
+    def __init__(
+        self,
+        dsn: str,
+        log_spec: LogSpec,
+        kafka: KafkaSettings,
+        *,
+        batch: int = 1000,
+        idle_wait: float = 0.02,
+        probe_interval: float = 1.0,
+    ) -> None:
+        self.dsn = dsn
+        self.log = log_spec
+        self.kafka = kafka
+        self.batch = batch
+        self.idle_wait = idle_wait
+        self.probe_interval = probe_interval
+        self.stats = RelayStats()
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Called when this process committed events: seal them now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                conn = await asyncpg.connect(self.dsn)
+                try:
+                    got = await conn.fetchval(
+                        "SELECT pg_try_advisory_lock($1)", relay_lock_key(self.log.name)
+                    )
+                    if not got:
+                        await asyncio.sleep(1.0)  # another replica leads; wait to take over
+                        continue
+                    log.info("relay for %s is the leader", self.log.name)
+                    self.stats.leader = True
+                    backoff = 0.2
+                    await self._lead(conn)
+                finally:
+                    self.stats.leader = False
+                    with suppress(Exception):
+                        await asyncio.shield(conn.close())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "relay for %s stopped (%s: %s); retrying",
+                    self.log.name,
+                    type(exc).__name__,
+                    exc,
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _lead(self, conn: Conn) -> None:
+        await ensure_topics(self.kafka, {self.log.name: self.log.partitions})
+        prod = producer(self.kafka)
+        probe = reader(self.kafka, "relay-probe")
+        await prod.start()
+        try:
+            await probe.start()
+            await self._probe(conn, probe)
+            next_probe = asyncio.get_running_loop().time() + self.probe_interval
+            while True:
+                self._wake.clear()
+                sealed = await seal_batch(conn, self.log, self.batch)
+                self.stats.sealed += sealed
+                published = await self._publish(conn, prod)
+                self.stats.published += published
+                if sealed or published:
+                    continue
+                now = asyncio.get_running_loop().time()
+                if now >= next_probe:
+                    await self._probe(conn, probe)
+                    next_probe = now + self.probe_interval
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.idle_wait)
+        finally:
+            with suppress(Exception):
+                await probe.stop()
+            with suppress(Exception):
+                await prod.stop()
+
+    async def _publish(self, conn: Conn, prod: AIOKafkaProducer) -> int:
+        marks = await conn.fetch(
+            "SELECT partition, published_position, published_offset FROM log_partitions "
+            "WHERE published_position < sealed_position ORDER BY partition"
+        )
+        if not marks:
+            return 0
+        batches = []
+        for mark in marks:
+            rows = await conn.fetch(
+                "SELECT position, kafka_key, body, hash FROM events "
+                "WHERE partition = $1 AND position > $2 ORDER BY position LIMIT $3",
+                mark["partition"],
+                mark["published_position"],
+                self.batch,
+            )
+            sends = [
+                await prod.send(
+                    self.log.name,
+                    value=row["body"],
+                    key=row["kafka_key"].encode(),
+                    partition=mark["partition"],
+                    headers=[("hash", row["hash"].hex().encode())],
+                )
+                for row in rows
+            ]
+            batches.append((mark, rows, sends))
+        count = 0
+        for mark, rows, sends in batches:
+            metadata = await asyncio.wait_for(
+                asyncio.gather(*sends), self.kafka.request_timeout_ms / 1000 + 5
+            )
+            partition = mark["partition"]
+            if mark["published_position"] > 0 and metadata[0].offset <= mark["published_offset"]:
+                # Offsets only grow in a topic that keeps its records: this one was reset.
+                await self._republish_from_start(conn, partition, "offsets went backwards")
+                continue
+            await conn.execute(
+                "UPDATE log_partitions SET published_position = $2, published_offset = $3 "
+                "WHERE partition = $1",
+                partition,
+                rows[-1]["position"],
+                metadata[-1].offset,
+            )
+            count += len(rows)
+        return count
+
+    async def _probe(self, conn: Conn, probe: AIOKafkaConsumer) -> None:
+        """Check that every partition still holds the last record we published."""
+        marks = await conn.fetch(
+            "SELECT partition, published_position, published_offset FROM log_partitions "
+            "WHERE published_position > 0 ORDER BY partition"
+        )
+        if not marks:
+            return
+        tps = [TopicPartition(self.log.name, m["partition"]) for m in marks]
+        try:
+            ends = await asyncio.wait_for(probe.end_offsets(tps), 10)
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("cannot read the end of %s (%s); recreating it", self.log.name, exc)
+            await ensure_topics(self.kafka, {self.log.name: self.log.partitions})
+            ends = await asyncio.wait_for(probe.end_offsets(tps), 10)
+        for mark, tp in zip(marks, tps, strict=True):
+            if ends[tp] > mark["published_offset"]:
+                continue
+            # Tansu may report the base offset of the last batch + 1 as the end: look at the
+            # record itself before deciding that the partition lost it.
+            if not await self._holds(
+                probe, tp, mark["published_offset"], mark["published_position"]
+            ):
+                await self._republish_from_start(conn, tp.partition, "the topic lost records")
+
+    async def _holds(
+        self, probe: AIOKafkaConsumer, tp: TopicPartition, offset: int, position: int
+    ) -> bool:
+        probe.assign([tp])
+        probe.seek(tp, offset)
+        with suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                while True:
+                    batch = await probe.getmany(tp, timeout_ms=500)
+                    records = batch.get(tp, [])
+                    if not records:
+                        hw = probe.highwater(tp)
+                        if hw is not None and hw <= offset:
+                            return False
+                        continue
+                    for record in records:
+                        if record.offset == offset:
+                            try:
+                                return decode_envelope(record.value).position == position
+                            except Exception:
+                                return False
+                        if record.offset > offset:
+                            return False
+        return False
+
+    async def _republish_from_start(self, conn: Conn, partition: int, why: str) -> None:
+        log.warning(
+            "%s[%d]: %s (broker wiped?); republishing from position 1",
+            self.log.name,
+            partition,
+            why,
+        )
+        self.stats.republished_partitions += 1
+        await ensure_topics(self.kafka, {self.log.name: self.log.partitions})
+        await conn.execute(
+            "UPDATE log_partitions SET published_position = 0, published_offset = -1 "
+            "WHERE partition = $1",
+            partition,
+        )
