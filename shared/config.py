@@ -7,7 +7,6 @@ compose.yaml sets them for containers.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -110,8 +109,3 @@ def require(value: str | None, name: str) -> str:
     if not value:
         raise ConfigError(f"{name} is not set")
     return value
-
-
-def mask_dsn(dsn: str) -> str:
-    """The DSN with its password replaced, for logs."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", dsn)

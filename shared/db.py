@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TypeAlias
+import re
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
-from shared.config import mask_dsn
 from shared.store import migrate
 
 log = logging.getLogger(__name__)
 
-# A connection of our own, or one borrowed from a pool: every query helper takes either.
-Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+
+def mask_dsn(dsn: str) -> str:
+    """The DSN with its password replaced, for logs."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", dsn)
 
 
 async def connect_retrying(dsn: str, timeout: float = 30.0) -> asyncpg.Connection:

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from shared.db import Conn
+from shared.dbtypes import Conn
 from shared.events.issuer import (
     ApiKeyCreated,
     ApiKeyRevoked,

@@ -6,7 +6,7 @@ import uuid
 
 from shared.crypto.kek import Kek
 from shared.crypto.signing import SigningKey
-from shared.db import Conn
+from shared.dbtypes import Conn
 
 
 class SigningKeys:

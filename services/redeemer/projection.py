@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from shared.db import Conn
+from shared.dbtypes import Conn
 from shared.events import Envelope, Event
 from shared.events.issuer import (
     ApiKeyCreated,

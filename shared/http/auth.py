@@ -33,6 +33,7 @@ class Principal:
 
 
 KeyLookup = Callable[[str], Awaitable[Principal | None]]
+PRINCIPAL = web.RequestKey("principal", Principal)
 
 
 def new_api_key() -> str:
@@ -45,8 +46,8 @@ def hash_key(token: str) -> str:
 
 
 def principal(request: web.Request) -> Principal:
-    found = request.get("principal")
-    if not isinstance(found, Principal):
+    found: Principal | None = request.get(PRINCIPAL)
+    if found is None:
         raise Problem("unauthorized", "send Authorization: Bearer <api key>")
     return found
 
@@ -69,7 +70,7 @@ def auth_middleware(
                     headers={"WWW-Authenticate": 'Bearer realm="qunma"'},
                 )
             if log_token and hmac.compare_digest(token.encode(), log_token.encode()):
-                request["principal"] = log_principal
+                request[PRINCIPAL] = log_principal
             else:
                 found = await lookup(hash_key(token))
                 if found is None:
@@ -78,7 +79,7 @@ def auth_middleware(
                         "unknown or revoked API key",
                         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
                     )
-                request["principal"] = found
+                request[PRINCIPAL] = found
         return await handler(request)
 
     return authenticate

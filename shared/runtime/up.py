@@ -22,6 +22,7 @@ import aiohttp
 
 from shared import config
 from shared.crypto.kek import Kek
+from shared.db import mask_dsn
 from shared.http.auth import hash_key
 from shared.kafka import ensure_topics, wait_for_broker
 from shared.runtime.broker import EmbeddedBroker
@@ -168,8 +169,8 @@ class Stack:
             "public_url": settings.public_url,
             "api_key": api_key,
             "kafka_bootstrap": bootstrap,
-            "issuer_database_url": config.mask_dsn(issuer_db),
-            "redeemer_database_url": config.mask_dsn(redeemer_db),
+            "issuer_database_url": mask_dsn(issuer_db),
+            "redeemer_database_url": mask_dsn(redeemer_db),
             "logs": str(self.logs),
             "ready_seconds": f"{time.monotonic() - started:.1f}",
         }

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import asyncpg
 
-from shared.db import Conn
+from shared.dbtypes import Conn
 from shared.events import Event, decode_data, encode_data
 from shared.ids import uuid7
 

@@ -26,7 +26,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.chain import ChainBroken, link
-from shared.db import Conn
+from shared.dbtypes import Conn
 from shared.events import Envelope, Event, UnknownEventType
 from shared.events.envelope import decode_envelope
 from shared.kafka import KafkaSettings, ensure_topics, reader
@@ -118,6 +118,7 @@ class Follower:
         self.catch_up = catch_up
         self.name = name
         self.stats = FollowerStats({p: PartitionState() for p in range(source.partitions)})
+        self._unknown: set[str] = set()
 
     @property
     def caught_up(self) -> bool:
@@ -173,7 +174,14 @@ class Follower:
                 batches = await consumer.getmany(timeout_ms=1000, max_records=1000)
                 for tp, messages in batches.items():
                     records = [Record(m.value, m.offset, _hash_header(m.headers)) for m in messages]
-                    await self._consume(tp.partition, records)
+                    try:
+                        await self._consume(tp.partition, records)
+                    except ChainBroken as broken:
+                        # Never skip, never apply past it: this partition stops until an
+                        # operator looks (docs/operations.md); the others go on.
+                        self.stats.partitions[tp.partition].broken = str(broken)
+                        log.error("%s; this partition is paused", broken)
+                        consumer.pause(tp)
                 for tp in tps:
                     await self._note_lag(consumer, tp)
         finally:
@@ -208,7 +216,9 @@ class Follower:
         delay = 0.1
         while state.position < target:
             try:
-                page = await self.catch_up.page(partition, state.position)
+                page = await self.catch_up.page(
+                    partition, state.position, limit=min(500, target - state.position)
+                )
             except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError) as exc:
                 log.warning(
                     "%s[%d]: catch-up from the log API failed (%s); retrying",
@@ -271,34 +281,53 @@ class Follower:
                     stopped, want = index, envelope.position
                     break
                 digest = link(head, record.body)
-                if envelope.prev_hash != head.hex() or (
-                    record.hash is not None and record.hash != digest
-                ):
-                    if record.offset is None:  # the producer's own store disagrees with us
-                        state.broken = str(
-                            ChainBroken(
-                                self.source.name, partition, envelope.position, "does not link"
-                            )
-                        )
-                        log.error("%s", state.broken)
+                if envelope.prev_hash != head.hex():
+                    # Either this record or the one we applied last is not the producer's.
+                    if record.offset is None:
                         raise ChainBroken(
                             self.source.name,
                             partition,
                             envelope.position,
-                            "does not link to the head this projection holds",
+                            "the producer's log does not link to the head this projection holds",
                         )
                     log.error(
-                        "%s[%d]: position %d from Kafka does not link; filling from the log API",
+                        "%s[%d]: position %d from Kafka does not link to the head; "
+                        "taking it from the log API",
                         self.source.name,
                         partition,
                         envelope.position,
                     )
                     stopped = index
                     break
+                if record.offset is not None and record.hash != digest:
+                    # The relay sends each record's chain hash; bytes that do not match it
+                    # (or a record without it) were damaged on the way: use the producer's.
+                    log.error(
+                        "%s[%d]: position %d from Kafka does not match its hash; taking "
+                        "it from the log API",
+                        self.source.name,
+                        partition,
+                        envelope.position,
+                    )
+                    stopped = index
+                    break
+                if record.offset is None and record.hash is not None and record.hash != digest:
+                    raise ChainBroken(
+                        self.source.name,
+                        partition,
+                        envelope.position,
+                        "the log API's hash does not match its bytes",
+                    )
                 try:
                     event = envelope.event()
                 except UnknownEventType as exc:
-                    log.warning("%s: %s; not for this projection", self.source.name, exc)
+                    if str(exc) not in self._unknown:
+                        self._unknown.add(str(exc))
+                        log.warning(
+                            "%s: event type %s is unknown to this build; tracked, not projected",
+                            self.source.name,
+                            exc,
+                        )
                 else:
                     await self.projection.apply(conn, envelope, event)
                 position, head = envelope.position, digest

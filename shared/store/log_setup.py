@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.db import Conn
+from shared.dbtypes import Conn
 from shared.store.eventstore import LogSpec
 
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
-from shared.db import Conn
+from shared.dbtypes import Conn
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from shared.db import Conn
+from shared.dbtypes import Conn
 from shared.events.envelope import decode_envelope
 from shared.kafka import KafkaSettings, ensure_topics, producer, reader
 from shared.store.eventstore import LogSpec
@@ -103,8 +103,8 @@ class Relay:
         await ensure_topics(self.kafka, {self.log.name: self.log.partitions})
         prod = producer(self.kafka)
         probe = reader(self.kafka, "relay-probe")
-        await prod.start()
         try:
+            await prod.start()
             await probe.start()
             await self._probe(conn, probe)
             next_probe = asyncio.get_running_loop().time() + self.probe_interval

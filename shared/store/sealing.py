@@ -10,7 +10,7 @@ from __future__ import annotations
 import msgspec
 
 from shared.chain import link
-from shared.db import Conn
+from shared.dbtypes import Conn
 from shared.events import Envelope, canonical_bytes
 from shared.store.eventstore import LogSpec
 

@@ -12,7 +12,7 @@ from typing import TypeVar
 import asyncpg
 
 from shared.clock import Clock, utcnow
-from shared.db import Conn
+from shared.dbtypes import Conn
 from shared.events import Event
 from shared.store.eventstore import ConcurrencyConflict, LogSpec, Pending, Recorded, append
 

@@ -1,0 +1,139 @@
+"""Appending and sealing under real concurrency: separate processes, one real database."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import asyncpg
+import pytest
+
+from shared.events.envelope import decode_envelope
+from shared.kafka import KafkaSettings
+from shared.store import migrate
+from shared.store.eventstore import LogSpec
+from shared.store.log_setup import ensure_log
+from shared.store.relay import Relay
+from tests.support.infra import Infra, topic_name
+from tests.support.logcheck import assert_chains, read_topic, sealed_rows, wait_published
+from tests.support.processes import finish, python_module
+
+WRITER = "tests.support.writer"
+
+
+async def _setup(dsn: str, log: LogSpec) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await ensure_log(conn, log)
+    finally:
+        await conn.close()
+
+
+async def test_two_writers_of_one_stream_version_exactly_one_conflicts(infra: Infra) -> None:
+    async with infra.database(migrate.store_migrations()) as dsn:
+        log = LogSpec("race.conflict", 2)
+        await _setup(dsn, log)
+        first = await python_module(
+            WRITER, dsn, log.name, "2", "stream-x", "--events", "1", "--hold", stdin=True
+        )
+        assert first.stdout is not None
+        assert first.stdin is not None
+        assert (await first.stdout.readline()).strip() == b"inserted"
+        # The second writer's insert waits on the unique index for the first transaction.
+        second = await python_module(WRITER, dsn, log.name, "2", "stream-x", "--events", "1")
+        await asyncio.sleep(0.5)
+        first.stdin.write(b"commit\n")
+        await first.stdin.drain()
+        results = sorted([(await finish(first))[0], (await finish(second))[0]])
+        assert results == [0, 3]
+        conn = await asyncpg.connect(dsn)
+        try:
+            assert (
+                await conn.fetchval("SELECT count(*) FROM events WHERE stream_id = 'stream-x'") == 1
+            )
+        finally:
+            await conn.close()
+
+
+async def test_late_commits_are_sealed_later_never_skipped(infra: Infra) -> None:
+    """32 writer processes commit out of order while the relay runs; one holds its
+    transaction open until every other one is sealed. Every event is in the log exactly once."""
+    writers, per_writer = 32, 5
+    total = writers * per_writer
+    async with infra.database(migrate.store_migrations()) as dsn:
+        log = LogSpec(topic_name("race.sealing"), 4)
+        await _setup(dsn, log)
+        kafka = KafkaSettings(infra.broker.bootstrap)
+        relay = Relay(dsn, log, kafka, idle_wait=0.005)
+        relay_task = asyncio.create_task(relay.run())
+        try:
+            holder = await python_module(
+                WRITER,
+                dsn,
+                log.name,
+                "4",
+                "held",
+                "--events",
+                str(per_writer),
+                "--hold",
+                stdin=True,
+            )
+            assert holder.stdout is not None
+            assert holder.stdin is not None
+            assert (await holder.stdout.readline()).strip() == b"inserted"
+            rng = random.Random(7)
+            others = [
+                await python_module(
+                    WRITER,
+                    dsn,
+                    log.name,
+                    "4",
+                    f"w{i}",
+                    "--events",
+                    str(per_writer),
+                    "--delay",
+                    f"{rng.uniform(0, 0.4):.3f}",
+                )
+                for i in range(writers - 1)
+            ]
+            codes = [code for code, _ in await asyncio.gather(*(finish(p) for p in others))]
+            assert codes == [0] * (writers - 1)
+            await wait_published(dsn, total - per_writer)
+            assert len(await sealed_rows(dsn)) == total - per_writer  # the held rows wait
+
+            holder.stdin.write(b"commit\n")
+            await holder.stdin.drain()
+            assert (await finish(holder))[0] == 0
+            await wait_published(dsn, total)
+        finally:
+            relay_task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await relay_task
+
+        rows = await sealed_rows(dsn)
+        assert len(rows) == total
+        assert len({r["event_id"] for r in rows}) == total
+        assert_chains(rows)
+        # The held transaction took its ids first but was sealed after everyone else.
+        held_seq = {r["seq"] for r in rows if decode_envelope(bytes(r["body"])).stream_id == "held"}
+        assert max(held_seq) < max(r["seq"] for r in rows)
+        by_position = {(r["partition"], r["position"]): r for r in rows}
+        for partition in range(4):
+            held = [
+                r["position"] for r in rows if r["partition"] == partition and r["seq"] in held_seq
+            ]
+            rest = [
+                r["position"]
+                for r in rows
+                if r["partition"] == partition and r["seq"] not in held_seq
+            ]
+            if held and rest:
+                assert min(held) > max(rest), (
+                    "a late commit is sealed after what committed before it"
+                )
+
+        published = await read_topic(kafka, log.name, 4, until=total)
+        assert len(published) == total, "every event published once, no duplicates"
+        for partition, value in published:
+            envelope = decode_envelope(value)
+            assert by_position[(partition, envelope.position)]["body"] == value
