@@ -31,6 +31,13 @@ from shared.store.sealing import seal_batch
 log = logging.getLogger(__name__)
 
 
+# One index probe when idle, instead of a locking seal transaction every poll.
+_WORK_LEFT = """
+SELECT EXISTS (SELECT 1 FROM events WHERE position IS NULL)
+    OR EXISTS (SELECT 1 FROM log_partitions WHERE published_position < sealed_position)
+"""
+
+
 @dataclass
 class RelayStats:
     leader: bool = False
@@ -110,12 +117,13 @@ class Relay:
             next_probe = asyncio.get_running_loop().time() + self.probe_interval
             while True:
                 self._wake.clear()
-                sealed = await seal_batch(conn, self.log, self.batch)
-                self.stats.sealed += sealed
-                published = await self._publish(conn, prod)
-                self.stats.published += published
-                if sealed or published:
-                    continue
+                if await conn.fetchval(_WORK_LEFT):
+                    sealed = await seal_batch(conn, self.log, self.batch)
+                    self.stats.sealed += sealed
+                    published = await self._publish(conn, prod)
+                    self.stats.published += published
+                    if sealed or published:
+                        continue
                 now = asyncio.get_running_loop().time()
                 if now >= next_probe:
                     await self._probe(conn, probe)
