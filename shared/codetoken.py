@@ -2,7 +2,9 @@
 
     token = base64url( version:1 | code_id:16 | key_id:8 | expires:8 | signature:64 )
 
-`expires` is Unix seconds, big-endian, 0 for a permanent code. The Ed25519 signature
+`version` is 1 for a code and 2 for a live code (活码, `code_id` is then the live code's
+id). `expires` is Unix seconds, big-endian, 0 for a permanent code; it is the expiry when
+the code was issued (an extension later is in the log, not in the printed QR). The Ed25519 signature
 covers `b"qunma-code:" + version..expires`, the prefix keeping these signatures apart
 from any other use of the key. The QR text is `{public_url}/j/{token}`.
 """
@@ -18,6 +20,8 @@ from datetime import UTC, datetime
 from shared.crypto.signing import SigningKey, b64url, unb64url, verify
 
 VERSION = 1
+LIVE_VERSION = 2
+KINDS = {VERSION: "code", LIVE_VERSION: "live"}
 _HEADER = struct.Struct(">B16s8sQ")
 _SIGNATURE = 64
 _DOMAIN = b"qunma-code:"
@@ -30,6 +34,7 @@ class InvalidToken(ValueError):
 
 @dataclass(frozen=True)
 class CodeToken:
+    kind: str  # "code" or "live"
     code_id: uuid.UUID
     key_id: str
     expires_at: datetime | None
@@ -40,9 +45,12 @@ class CodeToken:
         return verify(public_b64, self.signature, _DOMAIN + self.signed)
 
 
-def issue(code_id: uuid.UUID, expires_at: datetime | None, key: SigningKey) -> str:
+def issue(
+    code_id: uuid.UUID, expires_at: datetime | None, key: SigningKey, *, live: bool = False
+) -> str:
     expires = int(expires_at.timestamp()) if expires_at is not None else 0
-    header = _HEADER.pack(VERSION, code_id.bytes, bytes.fromhex(key.key_id), expires)
+    version = LIVE_VERSION if live else VERSION
+    header = _HEADER.pack(version, code_id.bytes, bytes.fromhex(key.key_id), expires)
     return b64url(header + key.sign(_DOMAIN + header))
 
 
@@ -57,9 +65,10 @@ def parse(token: str) -> CodeToken:
     if len(raw) != LENGTH:
         raise InvalidToken("the token has the wrong length")
     version, code_id, key_id, expires = _HEADER.unpack(raw[: _HEADER.size])
-    if version != VERSION:
+    if version not in KINDS:
         raise InvalidToken(f"unknown token version {version}")
     return CodeToken(
+        kind=KINDS[version],
         code_id=uuid.UUID(bytes=code_id),
         key_id=key_id.hex(),
         expires_at=datetime.fromtimestamp(expires, UTC) if expires else None,

@@ -37,6 +37,10 @@ class Settings:
     redeemer_topic: str
     join_token_ttl: int
     log_level: str
+    trusted_proxies: str
+    rate_limit_per_ip: int
+    rate_limit_per_user: int
+    cookie_secret: str | None
 
     @property
     def issuer_log(self) -> LogSpec:
@@ -102,6 +106,10 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         redeemer_topic=env.get("QUNMA_REDEEMER_TOPIC", "qunma.redeemer.events"),
         join_token_ttl=_int(env, "QUNMA_JOIN_TOKEN_TTL_SECONDS", 15, 1, 3600),
         log_level=env.get("QUNMA_LOG_LEVEL", "INFO").upper(),
+        trusted_proxies=env.get("QUNMA_TRUSTED_PROXIES", "127.0.0.1/32,::1/128"),
+        rate_limit_per_ip=_int(env, "QUNMA_RATE_LIMIT_PER_IP", 120, 0, 1_000_000),
+        rate_limit_per_user=_int(env, "QUNMA_RATE_LIMIT_PER_USER", 30, 0, 1_000_000),
+        cookie_secret=env.get("QUNMA_COOKIE_SECRET") or None,
     )
 
 

@@ -6,13 +6,15 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
+import aiohttp
 from aiohttp import web
 
 from services.issuer import readmodel
-from services.issuer.api import codes, groups, wellknown
+from services.issuer.api import codes, groups, images, keys, live_codes, wellknown  # noqa: F401
+from services.issuer.api.registry import api
 from services.issuer.bus import Bus
-from services.issuer.context import BUS, POOL, RELAY, SETTINGS
+from services.issuer.context import BUS, CLOCK, FOLLOWER, POOL, RELAY, SETTINGS
+from services.issuer.counters import RedeemerCounters
 from services.issuer.handlers import Deps
 from services.issuer.signing_keys import SigningKeys
 from shared.clock import Clock, utcnow
@@ -21,10 +23,13 @@ from shared.crypto.kek import Kek
 from shared.db import create_pool, migrate_database
 from shared.http.auth import Principal, auth_middleware
 from shared.http.background import background
-from shared.http.health import health_routes
-from shared.http.logapi import log_handler
+from shared.http.endpoints import openapi_route
+from shared.http.health import register_health
+from shared.http.idempotency import forget_old_keys, idempotency_middleware
+from shared.http.logapi import register_log
 from shared.http.problems import problem_middleware
 from shared.store import migrate
+from shared.store.follower import Follower, LogClient
 from shared.store.log_setup import ensure_log
 from shared.store.relay import Relay
 from shared.store.unit_of_work import Outbox
@@ -36,16 +41,6 @@ MAX_BODY = 16 * 1024
 
 def migrations() -> list[migrate.Migration]:
     return migrate.store_migrations() + migrate.load("issuer", "services.issuer.migrations")
-
-
-async def _lookup_key(pool: asyncpg.Pool, key_hash: str) -> Principal | None:
-    async with pool.acquire() as conn:
-        row = await conn.fetchrow(
-            "SELECT tenant_id, key_id, scopes FROM api_keys "
-            "WHERE key_hash = $1 AND revoked_at IS NULL",
-            key_hash,
-        )
-    return Principal(row["tenant_id"], row["key_id"], frozenset(row["scopes"])) if row else None
 
 
 async def _database_ready(app: web.Application) -> dict[str, Any]:
@@ -60,12 +55,19 @@ async def _relay_status(app: web.Application) -> dict[str, Any]:
     return {"ok": True, "leader": stats.leader, "published": stats.published}
 
 
+async def _counters_status(app: web.Application) -> dict[str, Any]:
+    # Counters lag behind the redeemer at worst; the issuer serves regardless.
+    follower = app[FOLLOWER]
+    return {"ok": True, "caught_up": follower.caught_up, "applied": follower.stats.applied}
+
+
 def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     dsn = require(settings.issuer_database_url, "QUNMA_ISSUER_DATABASE_URL")
     kek = Kek.from_text(require(settings.kek, "QUNMA_KEK"))
-    require(settings.log_token, "QUNMA_LOG_TOKEN")
+    log_token = require(settings.log_token, "QUNMA_LOG_TOKEN")
     app = web.Application(client_max_size=MAX_BODY, middlewares=[problem_middleware])
     app[SETTINGS] = settings
+    app[CLOCK] = clock
     relay = Relay(dsn, settings.issuer_log, settings.kafka)
     app[RELAY] = relay
 
@@ -83,18 +85,46 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             projector=readmodel.project,
         )
         app[BUS] = Bus(Deps(outbox, SigningKeys(kek), settings.public_url))
-        try:
-            yield
-        finally:
-            await pool.close()
+        async with aiohttp.ClientSession() as session:
+            app[FOLLOWER] = Follower(
+                pool,
+                settings.redeemer_log,
+                settings.kafka,
+                RedeemerCounters(settings.issuer_log, clock, readmodel.project, relay.wake),
+                LogClient(settings.redeemer_url, log_token, session),
+                name="issuer",
+            )
+            try:
+                yield
+            finally:
+                await pool.close()
 
-    app.cleanup_ctx.extend([database, background("issuer-relay", lambda app: relay.run())])
+    app.cleanup_ctx.extend(
+        [
+            database,
+            background("issuer-relay", lambda app: relay.run()),
+            background("issuer-follower", lambda app: app[FOLLOWER].run()),
+            background("issuer-idempotency", lambda app: forget_old_keys(app[POOL])),
+        ]
+    )
 
     async def lookup(key_hash: str) -> Principal | None:
-        return await _lookup_key(app[POOL], key_hash)
+        async with app[POOL].acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT tenant_id, key_id, scopes FROM api_keys "
+                "WHERE key_hash = $1 AND revoked_at IS NULL",
+                key_hash,
+            )
+        return Principal(row["tenant_id"], row["key_id"], frozenset(row["scopes"])) if row else None
 
-    app.middlewares.append(auth_middleware(lookup, settings.log_token))
-    app.add_routes(groups.routes() + codes.routes() + wellknown.routes())
-    app.add_routes([web.get("/v1/log", log_handler(POOL, settings.issuer_log))])
-    app.add_routes(health_routes({"database": _database_ready, "relay": _relay_status}))
+    app.middlewares.extend(
+        [auth_middleware(lookup, log_token), idempotency_middleware(lambda app: app[POOL])]
+    )
+    endpoints = api.copy()
+    register_log(endpoints, POOL, settings.issuer_log)
+    register_health(
+        endpoints,
+        {"database": _database_ready, "relay": _relay_status, "counters": _counters_status},
+    )
+    app.add_routes([*endpoints.routes(), openapi_route(endpoints)])
     return app

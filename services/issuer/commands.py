@@ -1,9 +1,20 @@
-"""What integrators ask the issuer to do (imperative names; events answer in the past tense)."""
+"""What integrators ask the issuer to do (imperative names; events answer in the past tense).
+
+Commands that carry many options hold the request body they were decoded from: those types
+are already validated field by field, and the handler checks what depends on the group.
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+
+from services.issuer.api.schemas import (
+    CreateLiveCodeIn,
+    IssueCodeIn,
+    PatchCodeIn,
+    PatchLiveCodeIn,
+)
 
 
 @dataclass(frozen=True)
@@ -14,22 +25,68 @@ class CreateTenant:
 
 
 @dataclass(frozen=True)
+class CreateApiKey:
+    tenant_id: uuid.UUID
+    name: str
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RevokeApiKey:
+    tenant_id: uuid.UUID
+    key_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class RotateSigningKey:
+    tenant_id: uuid.UUID
+
+
+@dataclass(frozen=True)
 class CreateGroup:
     tenant_id: uuid.UUID
     name: str
-    max_members: int
+    profile: str
+    max_members: int | None
+    timezone: str
 
 
 @dataclass(frozen=True)
 class IssueCode:
     tenant_id: uuid.UUID
     group_id: uuid.UUID
-    ttl_seconds: int
-    max_scans: int | None
+    options: IssueCodeIn
+
+
+@dataclass(frozen=True)
+class AmendCode:
+    tenant_id: uuid.UUID
+    code_id: uuid.UUID
+    changes: PatchCodeIn
 
 
 @dataclass(frozen=True)
 class RevokeCode:
     tenant_id: uuid.UUID
     code_id: uuid.UUID
+    reason: str
+
+
+@dataclass(frozen=True)
+class CreateLiveCode:
+    tenant_id: uuid.UUID
+    spec: CreateLiveCodeIn
+
+
+@dataclass(frozen=True)
+class ChangeLiveCode:
+    tenant_id: uuid.UUID
+    live_code_id: uuid.UUID
+    changes: PatchLiveCodeIn
+
+
+@dataclass(frozen=True)
+class RevokeLiveCode:
+    tenant_id: uuid.UUID
+    live_code_id: uuid.UUID
     reason: str

@@ -6,10 +6,14 @@ import asyncpg
 from aiohttp import web
 
 from services.issuer.bus import Bus
+from shared.clock import Clock
 from shared.config import Settings
+from shared.store.follower import Follower
 from shared.store.relay import Relay
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 BUS = web.AppKey("bus", Bus)
 RELAY = web.AppKey("relay", Relay)
+FOLLOWER = web.AppKey("follower", Follower)
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")

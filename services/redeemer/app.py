@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -9,10 +10,27 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from services.redeemer.api import members, scans
-from services.redeemer.context import FOLLOWER, JOINER, POOL, RELAY, SCANNER, SETTINGS, SWEEPER
+from services.redeemer.api import landing, members, scans, stats  # noqa: F401
+from services.redeemer.api.registry import api
+from services.redeemer.context import (
+    CLOCK,
+    COOKIES,
+    FOLLOWER,
+    JOINER,
+    LIMITER,
+    POOL,
+    RELAY,
+    REQUESTS,
+    SCANNER,
+    SETTINGS,
+    SWEEPER,
+    TRUSTED,
+)
+from services.redeemer.join_requests import JoinRequests
 from services.redeemer.joins import Joiner
+from services.redeemer.landing import Cookies
 from services.redeemer.projection import IssuerProjection
+from services.redeemer.ratelimit import Limits, RateLimiter
 from services.redeemer.scans import Scanner
 from services.redeemer.sweeper import Sweeper
 from shared.clock import Clock, utcnow
@@ -20,8 +38,11 @@ from shared.config import Settings, require
 from shared.db import create_pool, migrate_database
 from shared.http.auth import Principal, auth_middleware
 from shared.http.background import background
-from shared.http.health import health_routes
-from shared.http.logapi import log_handler
+from shared.http.clientip import parse_networks
+from shared.http.endpoints import openapi_route
+from shared.http.health import register_health
+from shared.http.idempotency import forget_old_keys, idempotency_middleware
+from shared.http.logapi import register_log
 from shared.http.problems import problem_middleware
 from shared.store import migrate
 from shared.store.follower import Follower, LogClient
@@ -58,8 +79,15 @@ async def _projection_ready(app: web.Application) -> dict[str, Any]:
 def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     dsn = require(settings.redeemer_database_url, "QUNMA_REDEEMER_DATABASE_URL")
     log_token = require(settings.log_token, "QUNMA_LOG_TOKEN")
+    # Without its own secret, the cookie key is derived from the log token (never equal to it).
+    cookie_secret = (settings.cookie_secret or "").encode() or hashlib.sha256(
+        b"qunma-landing-cookie:" + log_token.encode()
+    ).digest()
     app = web.Application(client_max_size=MAX_BODY, middlewares=[problem_middleware])
     app[SETTINGS] = settings
+    app[CLOCK] = clock
+    app[TRUSTED] = parse_networks(settings.trusted_proxies)
+    app[COOKIES] = Cookies(cookie_secret)
     relay = Relay(dsn, settings.redeemer_log, settings.kafka)
     app[RELAY] = relay
 
@@ -81,10 +109,17 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             app[FOLLOWER] = follower
             outbox = Outbox(pool, settings.redeemer_log, clock=clock, on_commit=relay.wake)
             app[SCANNER] = Scanner(
-                outbox, token_ttl=settings.join_token_ttl, propagated=lambda: follower.caught_up
+                outbox,
+                token_ttl=settings.join_token_ttl,
+                propagated=lambda: follower.caught_up,
+                clock=clock,
             )
             app[JOINER] = Joiner(outbox)
+            app[REQUESTS] = JoinRequests(outbox)
             app[SWEEPER] = Sweeper(outbox)
+            app[LIMITER] = RateLimiter(
+                pool, Limits(settings.rate_limit_per_ip, settings.rate_limit_per_user), clock
+            )
             try:
                 yield
             finally:
@@ -96,6 +131,8 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             background("redeemer-follower", lambda app: app[FOLLOWER].run()),
             background("redeemer-relay", lambda app: relay.run()),
             background("redeemer-sweeper", lambda app: app[SWEEPER].run()),
+            background("redeemer-rates", lambda app: app[LIMITER].forget_old_windows()),
+            background("redeemer-idempotency", lambda app: forget_old_keys(app[POOL])),
         ]
     )
 
@@ -108,8 +145,11 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             )
         return Principal(row["tenant_id"], row["key_id"], frozenset(row["scopes"])) if row else None
 
-    app.middlewares.append(auth_middleware(lookup, log_token))
-    app.add_routes(scans.routes() + members.routes())
-    app.add_routes([web.get("/v1/log", log_handler(POOL, settings.redeemer_log))])
-    app.add_routes(health_routes({"database": _database_ready, "projection": _projection_ready}))
+    app.middlewares.extend(
+        [auth_middleware(lookup, log_token), idempotency_middleware(lambda app: app[POOL])]
+    )
+    endpoints = api.copy()
+    register_log(endpoints, POOL, settings.redeemer_log)
+    register_health(endpoints, {"database": _database_ready, "projection": _projection_ready})
+    app.add_routes([*endpoints.routes(), openapi_route(endpoints)])
     return app

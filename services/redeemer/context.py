@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import asyncpg
 from aiohttp import web
 
+from services.redeemer.join_requests import JoinRequests
 from services.redeemer.joins import Joiner
+from services.redeemer.landing import Cookies
+from services.redeemer.ratelimit import RateLimiter
 from services.redeemer.scans import Scanner
 from services.redeemer.sweeper import Sweeper
+from shared.clock import Clock
 from shared.config import Settings
+from shared.http.clientip import Network
 from shared.store.follower import Follower
 from shared.store.relay import Relay
 
@@ -16,6 +23,11 @@ SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 SCANNER = web.AppKey("scanner", Scanner)
 JOINER = web.AppKey("joiner", Joiner)
+REQUESTS = web.AppKey("join_requests", JoinRequests)
 SWEEPER = web.AppKey("sweeper", Sweeper)
 FOLLOWER = web.AppKey("follower", Follower)
 RELAY = web.AppKey("relay", Relay)
+LIMITER = web.AppKey("rate_limiter", RateLimiter)
+COOKIES = web.AppKey("cookies", Cookies)
+TRUSTED: web.AppKey[Sequence[Network]] = web.AppKey("trusted_proxies")
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")

@@ -12,18 +12,20 @@ from dataclasses import dataclass
 
 from services.redeemer.api.schemas import Membership
 from services.redeemer.scans import token_hash
+from shared.dbtypes import Conn
 from shared.events.redeemer import JoinTokenRedeemed, MemberJoined
 from shared.http.problems import Problem
-from shared.store.unit_of_work import Outbox
+from shared.store.unit_of_work import Outbox, UnitOfWork
 
 _CLAIM = """
 DELETE FROM join_tokens
 WHERE token_hash = $1 AND user_id = $2 AND tenant_id = $3 AND expires_at > now()
-RETURNING scan_id, group_id, code_id
+  AND (NOT bind_device OR device_id = $4)
+RETURNING scan_id, group_id, code_id, live_code_id, verification
 """
 _MEMBER = """
-INSERT INTO memberships (group_id, user_id, joined_at, code_id, scan_id)
-VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING joined_at
+INSERT INTO memberships (group_id, user_id, joined_at, code_id, scan_id, verification)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING joined_at
 """
 
 
@@ -33,28 +35,74 @@ class Joined:
     created: bool  # False when the person already was a member
 
 
+async def admit(
+    uow: UnitOfWork,
+    *,
+    tenant_id: uuid.UUID,
+    group_id: uuid.UUID,
+    user_id: str,
+    code_id: uuid.UUID | None,
+    live_code_id: uuid.UUID | None,
+    scan_id: uuid.UUID | None,
+    request_id: uuid.UUID | None,
+    verification: str,
+    stream: str,
+    version: int,
+    seat_reserved: bool,
+) -> Joined:
+    """Make `user_id` a member, converting a reserved seat (a token) or taking a free one
+    (an approved request; the caller checked there is one). Records MemberJoined."""
+    conn: Conn = uow.conn
+    joined_at = await conn.fetchval(
+        _MEMBER, group_id, user_id, uow.now, code_id, scan_id, verification
+    )
+    created = joined_at is not None
+    await conn.execute(
+        "UPDATE groups SET reserved = reserved - $2, members = members + $3, "
+        "verified_joins = verified_joins + $4 WHERE group_id = $1",
+        group_id,
+        1 if seat_reserved else 0,
+        1 if created else 0,
+        1 if created and verification != "none" else 0,
+    )
+    if created:
+        uow.record(
+            MemberJoined(
+                group_id=group_id,
+                user_id=user_id,
+                code_id=code_id,
+                scan_id=scan_id,
+                verification=verification,
+                live_code_id=live_code_id,
+                request_id=request_id,
+            ),
+            stream_id=stream,
+            version=version,
+            tenant_id=tenant_id,
+            key=str(group_id),
+        )
+    else:
+        joined_at = await conn.fetchval(
+            "SELECT joined_at FROM memberships WHERE group_id = $1 AND user_id = $2",
+            group_id,
+            user_id,
+        )
+    return Joined(Membership(group_id, user_id, joined_at), created)
+
+
 class Joiner:
     def __init__(self, outbox: Outbox) -> None:
         self.outbox = outbox
 
-    async def join(self, tenant_id: uuid.UUID, join_token: str, user_id: str) -> Joined:
+    async def join(
+        self, tenant_id: uuid.UUID, join_token: str, user_id: str, device_id: str | None
+    ) -> Joined:
         digest = token_hash(join_token)
         async with self.outbox.unit() as uow:
-            conn = uow.conn
-            claimed = await conn.fetchrow(_CLAIM, digest, user_id, tenant_id)
+            claimed = await uow.conn.fetchrow(_CLAIM, digest, user_id, tenant_id, device_id)
             if claimed is not None:
                 group_id, scan_id = claimed["group_id"], claimed["scan_id"]
-                joined_at = await conn.fetchval(
-                    _MEMBER, group_id, user_id, uow.now, claimed["code_id"], scan_id
-                )
-                created = joined_at is not None
-                await conn.execute(
-                    "UPDATE groups SET reserved = reserved - 1, members = members + $2 "
-                    "WHERE group_id = $1",
-                    group_id,
-                    1 if created else 0,
-                )
-                await conn.execute(
+                await uow.conn.execute(
                     "INSERT INTO spent_tokens (token_hash, scan_id, tenant_id, group_id, user_id, "
                     "outcome) VALUES ($1, $2, $3, $4, $5, 'joined')",
                     digest,
@@ -63,48 +111,56 @@ class Joiner:
                     group_id,
                     user_id,
                 )
-                stream, key = f"scan:{scan_id}", str(group_id)
+                await uow.conn.execute(
+                    "UPDATE scan_facts SET joined_at = $2 WHERE scan_id = $1", scan_id, uow.now
+                )
+                stream = f"scan:{scan_id}"
                 uow.record(
                     JoinTokenRedeemed(scan_id=scan_id, group_id=group_id, user_id=user_id),
                     stream_id=stream,
                     version=2,
                     tenant_id=tenant_id,
-                    key=key,
+                    key=str(group_id),
                 )
-                if created:
-                    uow.record(
-                        MemberJoined(
-                            group_id=group_id,
-                            user_id=user_id,
-                            code_id=claimed["code_id"],
-                            scan_id=scan_id,
-                        ),
-                        stream_id=stream,
-                        version=3,
-                        tenant_id=tenant_id,
-                        key=key,
-                    )
-                else:
-                    joined_at = await conn.fetchval(
-                        "SELECT joined_at FROM memberships WHERE group_id = $1 AND user_id = $2",
-                        group_id,
-                        user_id,
-                    )
-                return Joined(Membership(group_id, user_id, joined_at), created)
-        return await self._explain(tenant_id, digest, user_id)
+                return await admit(
+                    uow,
+                    tenant_id=tenant_id,
+                    group_id=group_id,
+                    user_id=user_id,
+                    code_id=claimed["code_id"],
+                    live_code_id=claimed["live_code_id"],
+                    scan_id=scan_id,
+                    request_id=None,
+                    verification=claimed["verification"],
+                    stream=stream,
+                    version=3,
+                    seat_reserved=True,
+                )
+        return await self._explain(tenant_id, digest, user_id, device_id)
 
-    async def _explain(self, tenant_id: uuid.UUID, digest: bytes, user_id: str) -> Joined:
+    async def _explain(
+        self, tenant_id: uuid.UUID, digest: bytes, user_id: str, device_id: str | None
+    ) -> Joined:
         """Why the token could not be claimed: the answer for everyone who lost the race."""
         async with self.outbox.pool.acquire() as conn:
             held = await conn.fetchrow(
-                "SELECT user_id, expires_at <= now() AS expired FROM join_tokens "
-                "WHERE token_hash = $1 AND tenant_id = $2",
+                "SELECT user_id, bind_device, device_id, expires_at <= now() AS expired "
+                "FROM join_tokens WHERE token_hash = $1 AND tenant_id = $2",
                 digest,
                 tenant_id,
             )
             if held is not None:
                 if held["user_id"] != user_id:
                     raise Problem("token_mismatch", "this join token was handed to another user")
+                if held["expired"]:
+                    raise Problem(
+                        "token_expired", "this join token has expired; scan the code again"
+                    )
+                if held["bind_device"] and held["device_id"] != device_id:
+                    raise Problem(
+                        "token_mismatch",
+                        "this join token is bound to the device that scanned the code",
+                    )
                 raise Problem("token_expired", "this join token has expired; scan the code again")
             spent = await conn.fetchrow(
                 "SELECT s.outcome, s.user_id, s.group_id, m.joined_at FROM spent_tokens s "

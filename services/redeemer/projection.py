@@ -5,14 +5,20 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
+
 from shared.dbtypes import Conn
 from shared.events import Envelope, Event
 from shared.events.issuer import (
     ApiKeyCreated,
     ApiKeyRevoked,
+    CodeAmended,
     CodeIssued,
     CodeRevoked,
+    CodeSuperseded,
     GroupCreated,
+    LiveCodeConfigured,
+    LiveCodeRevoked,
     SigningKeyAdded,
 )
 
@@ -34,6 +40,7 @@ async def _api_key_revoked(conn: Conn, e: ApiKeyRevoked, env: Envelope) -> None:
 
 
 async def _signing_key_added(conn: Conn, e: SigningKeyAdded, env: Envelope) -> None:
+    # Retired keys stay: a code they signed is valid until the code itself ends.
     await conn.execute(
         "INSERT INTO signing_keys (key_id, tenant_id, public_key) VALUES ($1, $2, $3)",
         e.key_id,
@@ -44,18 +51,25 @@ async def _signing_key_added(conn: Conn, e: SigningKeyAdded, env: Envelope) -> N
 
 async def _group_created(conn: Conn, e: GroupCreated, env: Envelope) -> None:
     await conn.execute(
-        "INSERT INTO groups (group_id, tenant_id, name, max_members) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO groups (group_id, tenant_id, name, max_members, profile, timezone) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
         e.group_id,
         env.tenant_id,
         e.name,
         e.max_members,
+        e.profile,
+        e.timezone,
     )
 
 
 async def _code_issued(conn: Conn, e: CodeIssued, env: Envelope) -> None:
+    fence = e.geofence
     await conn.execute(
         "INSERT INTO codes (code_id, tenant_id, group_id, key_id, issued_at, expires_at, "
-        "max_scans) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "max_scans, not_before, daily_scan_limit, verification_mode, invite_code_hash, "
+        "phone_last4, ip_allowlist, geo_lat, geo_lon, geo_radius_m, bind_device, fallback_url, "
+        "channel) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::cidr[], "
+        "$14, $15, $16, $17, $18, $19)",
         e.code_id,
         env.tenant_id,
         e.group_id,
@@ -63,6 +77,18 @@ async def _code_issued(conn: Conn, e: CodeIssued, env: Envelope) -> None:
         e.issued_at,
         e.expires_at,
         e.max_scans,
+        e.not_before,
+        e.daily_scan_limit,
+        e.verification.mode,
+        e.verification.invite_code_hash,
+        e.verification.phone_last4,
+        e.ip_allowlist,
+        fence.lat if fence else None,
+        fence.lon if fence else None,
+        fence.radius_m if fence else None,
+        e.bind_device,
+        e.fallback_url,
+        e.channel,
     )
 
 
@@ -76,6 +102,61 @@ async def _code_revoked(conn: Conn, e: CodeRevoked, env: Envelope) -> None:
     )
 
 
+async def _code_superseded(conn: Conn, e: CodeSuperseded, env: Envelope) -> None:
+    await conn.execute(
+        "UPDATE codes SET status = 'superseded', superseded_at = $2 "
+        "WHERE code_id = $1 AND status = 'active'",
+        e.code_id,
+        env.occurred_at,
+    )
+
+
+_AMENDABLE = {"expires_at", "max_scans", "daily_scan_limit", "fallback_url", "channel"}
+
+
+async def _code_amended(conn: Conn, e: CodeAmended, env: Envelope) -> None:
+    columns = [c for c in e.changed if c in _AMENDABLE]
+    if columns:
+        sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=2))
+        await conn.execute(
+            f"UPDATE codes SET {sets} WHERE code_id = $1",
+            e.code_id,
+            *(getattr(e, c) for c in columns),
+        )
+
+
+async def _live_code_configured(conn: Conn, e: LiveCodeConfigured, env: Envelope) -> None:
+    await conn.execute(
+        "INSERT INTO live_codes (live_code_id, tenant_id, key_id, name, group_ids, strategy, "
+        "switch_at, rules, max_groups, fallback_url, channel) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11) "
+        "ON CONFLICT (live_code_id) DO UPDATE SET name = excluded.name, "
+        "group_ids = excluded.group_ids, strategy = excluded.strategy, "
+        "switch_at = excluded.switch_at, rules = excluded.rules, "
+        "max_groups = excluded.max_groups, fallback_url = excluded.fallback_url, "
+        "channel = excluded.channel",
+        e.live_code_id,
+        env.tenant_id,
+        e.key_id,
+        e.name,
+        e.group_ids,
+        e.strategy,
+        e.switch_at,
+        msgspec.json.encode(e.rules).decode(),
+        e.auto_create.max_groups if e.auto_create else None,
+        e.fallback_url,
+        e.channel,
+    )
+
+
+async def _live_code_revoked(conn: Conn, e: LiveCodeRevoked, env: Envelope) -> None:
+    await conn.execute(
+        "UPDATE live_codes SET status = 'revoked', revoked_at = $2 WHERE live_code_id = $1",
+        e.live_code_id,
+        env.occurred_at,
+    )
+
+
 _APPLY: dict[type, Apply] = {
     ApiKeyCreated: _api_key_created,
     ApiKeyRevoked: _api_key_revoked,
@@ -83,6 +164,10 @@ _APPLY: dict[type, Apply] = {
     GroupCreated: _group_created,
     CodeIssued: _code_issued,
     CodeRevoked: _code_revoked,
+    CodeSuperseded: _code_superseded,
+    CodeAmended: _code_amended,
+    LiveCodeConfigured: _live_code_configured,
+    LiveCodeRevoked: _live_code_revoked,
 }
 
 

@@ -1,77 +1,152 @@
 """The scan decision: check a code, count the scan, reserve a seat, hand out a join token.
 
+Checks run in the documented order (docs/api.md) and the first that fails is the answer.
 Every limit is one conditional statement (`… WHERE used < max RETURNING`), never a read
 followed by a write, so caps hold exactly however many replicas race. The scan counter,
-the seat and the token commit together or not at all; a rejection rolls them back and is
-recorded as its own event.
+the daily counter, the seat and the token commit together or not at all; a refusal rolls
+them back and is recorded as its own `ScanRejected` event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
 
+from services.redeemer import checks
 from services.redeemer.api.schemas import GroupSummary, Membership, ScanOut
 from shared import codetoken
+from shared.clock import Clock, utcnow
 from shared.crypto.signing import b64url
-from shared.events.redeemer import ScanAccepted, ScanFoundMember, ScanRejected
+from shared.events.redeemer import (
+    JoinRequested,
+    ScanAccepted,
+    ScanFoundMember,
+    ScanRejected,
+)
+from shared.http.clientip import IPAddress
 from shared.http.problems import Problem
 from shared.ids import uuid7
-from shared.store.unit_of_work import Outbox
+from shared.store.unit_of_work import Outbox, UnitOfWork
+
+ATTEMPTS = 5
+ATTEMPT_WINDOW = timedelta(minutes=10)
+LARGE_GROUP, VERIFIED_JOINS_NEEDED = 100, 3  # WeChat's rule for large personal groups
 
 
 @dataclass(frozen=True)
-class CodeRow:
-    code_id: uuid.UUID
-    group_id: uuid.UUID
+class Location:
+    lat: float
+    lon: float
+    accuracy_m: float | None = None
+
+
+@dataclass(frozen=True)
+class ScanInput:
+    payload: str
+    user_id: str
+    device_id: str | None = None
+    ip: IPAddress | None = None
+    location: Location | None = None
+    invite_code: str | None = None
+    phone_last4: str | None = None
+    real_name: str | None = None
+    attributes: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: ScanOut
     tenant_id: uuid.UUID
 
 
+@dataclass(frozen=True)
+class Subject:
+    """What a scan is about, for the events and facts it leaves."""
+
+    tenant_id: uuid.UUID
+    scan_id: uuid.UUID
+    user_id: str
+    code_id: uuid.UUID | None = None
+    live_code_id: uuid.UUID | None = None
+    group_id: uuid.UUID | None = None
+    channel: str | None = None
+
+
 _KEY = "SELECT tenant_id, public_key FROM signing_keys WHERE key_id = $1"
-_CODE = "SELECT code_id, group_id, tenant_id FROM codes WHERE code_id = $1"
+_CONTEXT = """
+SELECT c.*, g.name AS group_name, g.members, g.reserved, g.max_members, g.profile,
+       g.timezone, g.verified_joins, m.joined_at AS member_since
+FROM codes c JOIN groups g ON g.group_id = c.group_id
+LEFT JOIN memberships m ON m.group_id = c.group_id AND m.user_id = $2
+WHERE c.code_id = $1
+"""
 _COUNT_SCAN = """
 UPDATE codes SET scans_used = scans_used + 1
-WHERE code_id = $1 AND status = 'active' AND (expires_at IS NULL OR expires_at > now())
-  AND (max_scans IS NULL OR scans_used < max_scans)
+WHERE code_id = $1 AND status = 'active' AND (expires_at IS NULL OR expires_at > $2)
+  AND (not_before IS NULL OR not_before <= $2) AND (max_scans IS NULL OR scans_used < max_scans)
 RETURNING scans_used
 """
 _WHY_NOT = """
-SELECT expires_at IS NOT NULL AND expires_at <= now() AS expired, status FROM codes
-WHERE code_id = $1
+SELECT status, expires_at IS NOT NULL AND expires_at <= $2 AS expired,
+       not_before IS NOT NULL AND not_before > $2 AS early
+FROM codes WHERE code_id = $1
+"""
+_COUNT_DAY = """
+INSERT INTO code_daily_scans (code_id, day, scans) VALUES ($1, $2, 1)
+ON CONFLICT (code_id, day) DO UPDATE SET scans = code_daily_scans.scans + 1
+WHERE code_daily_scans.scans < $3
+RETURNING scans
 """
 _HELD = """
 SELECT token_hash, scan_id FROM join_tokens WHERE group_id = $1 AND user_id = $2 FOR UPDATE
 """
 _REISSUE = """
-UPDATE join_tokens SET token_hash = $3, scan_id = $4, code_id = $5, device_id = $6,
-       expires_at = now() + make_interval(secs => $7)
+UPDATE join_tokens SET token_hash = $3, scan_id = $4, code_id = $5, live_code_id = $6,
+       device_id = $7, verification = $8, bind_device = $9,
+       expires_at = now() + make_interval(secs => $10)
 WHERE group_id = $1 AND user_id = $2
 RETURNING expires_at
 """
-_RESERVE = """
+RESERVE = """
 UPDATE groups SET reserved = reserved + 1
-WHERE group_id = $1 AND members + reserved < max_members
-RETURNING group_id
+WHERE group_id = $1 AND members + reserved < least(max_members, coalesce($2, max_members))
+RETURNING group_id, name, members, max_members
 """
 _ISSUE = """
-INSERT INTO join_tokens (token_hash, scan_id, tenant_id, group_id, code_id, user_id, device_id,
-                         expires_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8))
+INSERT INTO join_tokens (token_hash, scan_id, tenant_id, group_id, code_id, live_code_id,
+                         user_id, device_id, verification, bind_device, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + make_interval(secs => $11))
 RETURNING expires_at
 """
-_GROUP = "SELECT group_id, name, members, max_members FROM groups WHERE group_id = $1"
+GROUP = "SELECT group_id, name, members, max_members FROM groups WHERE group_id = $1"
+_FACT = """
+INSERT INTO scan_facts (scan_id, tenant_id, code_id, live_code_id, group_id, channel, outcome,
+                        reason, at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+"""
 
 
-class _Rejected(Exception):
-    def __init__(self, reason: str) -> None:
+class Refused(Exception):
+    """A refusal decided inside a transaction: it rolls back, then is recorded."""
+
+    def __init__(
+        self, reason: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
+        super().__init__(reason)
         self.reason = reason
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
 
 
 def token_hash(token: str) -> bytes:
@@ -90,201 +165,541 @@ class Scanner:
         *,
         token_ttl: int,
         propagated: Callable[[], bool],
+        clock: Clock = utcnow,
         propagation_wait: float = 3.0,
     ) -> None:
         self.outbox = outbox
         self.pool = outbox.pool
         self.token_ttl = token_ttl
         self.propagated = propagated
+        self.clock = clock
         self.propagation_wait = propagation_wait
 
-    async def scan(
-        self, tenant_id: uuid.UUID, payload: str, user_id: str, device_id: str | None
-    ) -> ScanOut:
+    # -- the entry point ---------------------------------------------------------------
+
+    async def scan(self, tenant_id: uuid.UUID | None, scan: ScanInput) -> Answer:
+        """`tenant_id` is the caller's (API); None for the landing page, where the code
+        itself says whose it is."""
+        from services.redeemer.live_scans import scan_live_code
+
         scan_id = uuid7()
-        code = await self._verified_code(tenant_id, payload, scan_id, user_id)
-        async with self.pool.acquire() as conn:
-            member = await conn.fetchrow(
-                "SELECT joined_at FROM memberships WHERE group_id = $1 AND user_id = $2",
-                code.group_id,
-                user_id,
+        token, tenant = await self._verified_token(tenant_id, scan, scan_id)
+        if token.kind == "live":
+            return await scan_live_code(
+                self, Subject(tenant, scan_id, scan.user_id, live_code_id=token.code_id), scan
             )
-        if member is not None:
-            return await self._found_member(code, scan_id, user_id, member["joined_at"])
+        ctx = await self.poll(_CONTEXT, token.code_id, scan.user_id, give_up=lambda: False)
+        if ctx is None:
+            raise Problem(
+                "code_not_propagated",
+                "this code was issued moments ago and is not known here yet; retry in a second",
+                headers={"Retry-After": "1"},
+            )
+        subject = Subject(
+            tenant,
+            scan_id,
+            scan.user_id,
+            code_id=ctx["code_id"],
+            group_id=ctx["group_id"],
+            channel=ctx["channel"],
+        )
+        try:
+            return await self._scan_code(subject, ctx, scan)
+        except Refused as refused:
+            raise await self.refuse(subject, refused, fallback_url=ctx["fallback_url"]) from None
+
+    async def verify(
+        self, payload: str, tenant_id: uuid.UUID | None = None
+    ) -> tuple[codetoken.CodeToken, uuid.UUID]:
+        """The token in `payload` and its tenant, if its signature verifies; else invalid_code.
+        With `tenant_id`, another tenant's code is answered exactly as one that does not exist."""
+        try:
+            token = codetoken.parse(codetoken.token_from_payload(payload))
+        except codetoken.InvalidToken as exc:
+            raise Problem("invalid_code", f"this is not a qunma code: {exc}") from None
+        key = await self.poll(_KEY, token.key_id, give_up=self.propagated)
+        if key is None:
+            raise Problem("invalid_code", "the code is signed by a key this service does not know")
+        if not token.verify(key["public_key"]):
+            raise Problem("invalid_code", "the code's signature does not verify")
+        if tenant_id is not None and key["tenant_id"] != tenant_id:
+            raise Problem("invalid_code", "no such code")
+        return token, key["tenant_id"]
+
+    async def _verified_token(
+        self, tenant_id: uuid.UUID | None, scan: ScanInput, scan_id: uuid.UUID
+    ) -> tuple[codetoken.CodeToken, uuid.UUID]:
+        try:
+            return await self.verify(scan.payload, tenant_id)
+        except Problem:
+            if tenant_id is not None:  # a rejection is recorded for the tenant that asked
+                await self._record_rejection(
+                    Subject(tenant_id, scan_id, scan.user_id), "invalid_code", None
+                )
+            raise
+
+    async def poll(
+        self, query: str, *args: object, give_up: Callable[[], bool]
+    ) -> asyncpg.Record | None:
+        """A projected row. The signature proves the issuer made the code: one issued a
+        moment ago is on its way through the log, so it is waited for, not refused."""
+        deadline = asyncio.get_running_loop().time() + self.propagation_wait
+        delay = 0.01
+        while True:
+            async with self.pool.acquire() as conn:
+                row: asyncpg.Record | None = await conn.fetchrow(query, *args)
+            if row is not None or give_up() or asyncio.get_running_loop().time() >= deadline:
+                return row
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    # -- a code ------------------------------------------------------------------------
+
+    async def _scan_code(self, subject: Subject, ctx: asyncpg.Record, scan: ScanInput) -> Answer:
+        now = self.clock()
+        if ctx["not_before"] is not None and ctx["not_before"] > now:
+            wait = int((ctx["not_before"] - now).total_seconds()) + 1
+            raise Refused(
+                "code_not_active",
+                "this code is not valid yet",
+                {"Retry-After": str(wait)},
+                active_from=ctx["not_before"].isoformat(),
+            )
+        if ctx["expires_at"] is not None and ctx["expires_at"] <= now:
+            raise Refused("code_expired", "this code has expired; ask for a new one")
+        if ctx["status"] == "revoked":
+            raise Refused("code_revoked", "this code was revoked by the group's owner")
+        if ctx["status"] == "superseded":
+            raise Refused("code_superseded", "a newer code of this group replaced this one")
+        if ctx["member_since"] is not None:
+            return await self.found_member(subject, ctx["member_since"])
+        mode = ctx["verification_mode"]
+        self._check_admission(ctx, mode, scan)
+        if mode in ("invite_code", "phone_last4"):
+            await self._check_answer(subject, ctx, mode, scan)
+        if mode in ("approval", "real_name"):
+            return await self._request(subject, ctx, mode, scan)
+        return await self._accept(subject, ctx, mode, scan)
+
+    def _check_admission(self, ctx: asyncpg.Record, mode: str, scan: ScanInput) -> None:
+        if ctx["profile"] == "gov" and mode != "real_name":
+            raise Refused(
+                "qr_join_disabled", "this group admits only by approval with real-name verification"
+            )
+        if (
+            ctx["profile"] == "personal"
+            and mode == "none"
+            and ctx["members"] > LARGE_GROUP
+            and ctx["verified_joins"] < VERIFIED_JOINS_NEEDED
+        ):
+            raise Refused(
+                "qr_join_disabled",
+                f"a personal group of more than {LARGE_GROUP} members admits through "
+                f"an unverified code only once {VERIFIED_JOINS_NEEDED} members joined "
+                "through a verified one",
+            )
+        allowlist = [ipaddress.ip_network(n) for n in ctx["ip_allowlist"]]
+        if not checks.ip_allowed(scan.ip, allowlist):
+            raise Refused("ip_not_allowed", "this code is not open to your network")
+        if ctx["geo_lat"] is not None:
+            if scan.location is None:
+                raise Refused("location_required", "this code needs your location")
+            if not checks.inside_fence(
+                scan.location.lat,
+                scan.location.lon,
+                scan.location.accuracy_m,
+                ctx["geo_lat"],
+                ctx["geo_lon"],
+                ctx["geo_radius_m"],
+            ):
+                raise Refused("outside_geofence", "you are outside the area this code is for")
+        if ctx["bind_device"] and not scan.device_id:
+            raise Refused(
+                "device_not_allowed", "this code binds the join to a device: send device_id"
+            )
+        needed = {
+            "invite_code": scan.invite_code,
+            "phone_last4": scan.phone_last4,
+            "real_name": scan.real_name,
+        }
+        if mode in needed and not needed[mode]:
+            raise Refused("verification_required", f"this code asks for {mode}", field=mode)
+
+    async def _check_answer(
+        self, subject: Subject, ctx: asyncpg.Record, mode: str, scan: ScanInput
+    ) -> None:
+        now = self.clock()
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT failures, window_start FROM verification_failures "
+                "WHERE code_id = $1 AND user_id = $2 AND window_start > $3",
+                ctx["code_id"],
+                subject.user_id,
+                now - ATTEMPT_WINDOW,
+            )
+            if row is not None and row["failures"] >= ATTEMPTS:
+                raise _lockout(row["window_start"], now)
+            if mode == "invite_code":
+                right = checks.invite_code_matches(
+                    ctx["code_id"], scan.invite_code or "", ctx["invite_code_hash"]
+                )
+            else:
+                right = checks.phone_matches(scan.phone_last4 or "", ctx["phone_last4"])
+            if right:
+                return
+            # Counting a wrong answer is itself capped: the 6th in a window is not evaluated.
+            counted = await conn.fetchval(
+                "INSERT INTO verification_failures (code_id, user_id, window_start, failures) "
+                "VALUES ($1, $2, $3, 1) ON CONFLICT (code_id, user_id) DO UPDATE SET "
+                "failures = CASE WHEN verification_failures.window_start <= $3 - $4::interval "
+                "THEN 1 ELSE verification_failures.failures + 1 END, "
+                "window_start = CASE WHEN verification_failures.window_start <= $3 - $4::interval "
+                "THEN $3 ELSE verification_failures.window_start END "
+                "WHERE verification_failures.window_start <= $3 - $4::interval "
+                "OR verification_failures.failures < $5 RETURNING failures",
+                ctx["code_id"],
+                subject.user_id,
+                now,
+                ATTEMPT_WINDOW,
+                ATTEMPTS,
+            )
+        if counted is None:
+            raise _lockout(now, now)
+        raise Refused(
+            "verification_failed",
+            f"the {mode.replace('_', ' ')} is not right",
+            attempts_left=max(0, ATTEMPTS - counted),
+        )
+
+    async def _count(self, uow: UnitOfWork, ctx: asyncpg.Record) -> Any:
+        """Count the scan against max_scans and the daily cap; returns the local day."""
+        now = self.clock()
+        if await uow.conn.fetchval(_COUNT_SCAN, ctx["code_id"], now) is None:
+            why = await uow.conn.fetchrow(_WHY_NOT, ctx["code_id"], now)
+            assert why is not None  # codes are never deleted
+            if why["early"]:
+                raise Refused("code_not_active", "this code is not valid yet")
+            if why["expired"]:
+                raise Refused("code_expired", "this code has expired; ask for a new one")
+            if why["status"] != "active":
+                raise Refused(f"code_{why['status']}", f"this code was {why['status']}")
+            raise Refused(
+                "scan_limit_reached", "this code has been scanned as many times as it allows"
+            )
+        day = checks.local_day(now, ctx["timezone"])
+        if (
+            ctx["daily_scan_limit"] is not None
+            and await uow.conn.fetchval(_COUNT_DAY, ctx["code_id"], day, ctx["daily_scan_limit"])
+            is None
+        ):
+            wait = checks.seconds_to_local_midnight(now, ctx["timezone"])
+            raise Refused(
+                "daily_limit_reached",
+                "this code has been scanned as many times today as it allows",
+                {"Retry-After": str(wait)},
+            )
+        return day
+
+    async def _accept(
+        self, subject: Subject, ctx: asyncpg.Record, mode: str, scan: ScanInput
+    ) -> Answer:
         for attempt in range(3):
             try:
-                return await self._accept(code, scan_id, user_id, device_id)
-            except _Rejected as rejected:
-                await self._reject(tenant_id, scan_id, code, user_id, rejected.reason)
-                raise Problem(rejected.reason, _DETAIL[rejected.reason]) from None
+                async with self.outbox.unit() as uow:
+                    day = await self._count(uow, ctx)
+                    return await self.hand_out_token(
+                        uow,
+                        subject,
+                        ctx["group_id"],
+                        scan,
+                        verification=mode,
+                        bind_device=ctx["bind_device"],
+                        day=day,
+                    )
             except asyncpg.UniqueViolationError:
                 # The same person scanned twice at once; the second pass reissues instead.
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
 
-    async def _verified_code(
-        self, tenant_id: uuid.UUID, payload: str, scan_id: uuid.UUID, user_id: str
-    ) -> CodeRow:
-        async def invalid(detail: str) -> Problem:
-            await self._reject(tenant_id, scan_id, None, user_id, "invalid_code")
-            return Problem("invalid_code", detail)
-
-        try:
-            token = codetoken.parse(codetoken.token_from_payload(payload))
-        except codetoken.InvalidToken as exc:
-            raise await invalid(f"this is not a qunma code: {exc}") from None
-        key = await self._poll(_KEY, token.key_id, give_up=self.propagated)
-        if key is None:
-            raise await invalid("the code is signed by a key this service does not know")
-        if not token.verify(key["public_key"]):
-            raise await invalid("the code's signature does not verify")
-        if key["tenant_id"] != tenant_id:
-            # Another tenant's code is answered exactly as a code that does not exist.
-            raise await invalid("no such code")
-        # The signature proves the issuer made this code: if it is not here yet, it is on
-        # its way through the log, so wait for it rather than call it invalid.
-        row = await self._poll(_CODE, token.code_id, give_up=lambda: False)
-        if row is None:
-            raise Problem(
-                "code_not_propagated",
-                "this code was issued moments ago and is not known here yet; retry in a second",
-                headers={"Retry-After": "1"},
-            )
-        return CodeRow(row["code_id"], row["group_id"], row["tenant_id"])
-
-    async def _poll(
-        self, query: str, arg: object, *, give_up: Callable[[], bool]
-    ) -> asyncpg.Record | None:
-        """A projected row; one issued a moment ago may still be on its way from the issuer."""
-        deadline = asyncio.get_running_loop().time() + self.propagation_wait
-        delay = 0.01
-        while True:
-            async with self.pool.acquire() as conn:
-                row = await conn.fetchrow(query, arg)
-            if row is not None or give_up() or asyncio.get_running_loop().time() >= deadline:
-                return row
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.2)
-
-    async def _accept(
-        self, code: CodeRow, scan_id: uuid.UUID, user_id: str, device_id: str | None
-    ) -> ScanOut:
+    async def hand_out_token(
+        self,
+        uow: UnitOfWork,
+        subject: Subject,
+        group_id: uuid.UUID,
+        scan: ScanInput,
+        *,
+        verification: str = "none",
+        bind_device: bool = False,
+        day: Any = None,
+        cap: int | None = None,
+    ) -> Answer:
+        """Reserve a seat (or take over the person's own unredeemed one) and record it."""
+        conn = uow.conn
         join_token = b64url(secrets.token_bytes(32))
         digest = token_hash(join_token)
-        async with self.outbox.unit() as uow:
-            conn = uow.conn
-            if await conn.fetchval(_COUNT_SCAN, code.code_id) is None:
-                why = await conn.fetchrow(_WHY_NOT, code.code_id)
-                assert why is not None  # codes are never deleted
-                if why["expired"]:
-                    raise _Rejected("code_expired")
-                raise _Rejected(
-                    "code_revoked" if why["status"] == "revoked" else "scan_limit_reached"
-                )
-            held = await conn.fetchrow(_HELD, code.group_id, user_id)
-            if held is not None:
-                # The same person's unredeemed token is replaced; its seat passes to this one.
-                expires_at = await conn.fetchval(
-                    _REISSUE,
-                    code.group_id,
-                    user_id,
-                    digest,
-                    scan_id,
-                    code.code_id,
-                    device_id,
-                    self.token_ttl,
-                )
-                await conn.execute(
-                    "INSERT INTO spent_tokens (token_hash, scan_id, tenant_id, group_id, user_id, "
-                    "outcome) VALUES ($1, $2, $3, $4, $5, 'superseded')",
-                    held["token_hash"],
-                    held["scan_id"],
-                    code.tenant_id,
-                    code.group_id,
-                    user_id,
-                )
-            else:
-                if await conn.fetchval(_RESERVE, code.group_id) is None:
-                    raise _Rejected("group_full")
-                expires_at = await conn.fetchval(
-                    _ISSUE,
-                    digest,
-                    scan_id,
-                    code.tenant_id,
-                    code.group_id,
-                    code.code_id,
-                    user_id,
-                    device_id,
-                    self.token_ttl,
-                )
-            group = await conn.fetchrow(_GROUP, code.group_id)
-            uow.record(
-                ScanAccepted(
-                    scan_id=scan_id,
-                    code_id=code.code_id,
-                    group_id=code.group_id,
-                    user_id=user_id,
-                    device_id=device_id,
-                    token_expires_at=expires_at,
-                    replaces_scan_id=held["scan_id"] if held else None,
-                ),
-                stream_id=f"scan:{scan_id}",
-                version=1,
-                tenant_id=code.tenant_id,
-                key=str(code.group_id),
+        held = await conn.fetchrow(_HELD, group_id, subject.user_id)
+        if held is not None:
+            expires_at = await conn.fetchval(
+                _REISSUE,
+                group_id,
+                subject.user_id,
+                digest,
+                subject.scan_id,
+                subject.code_id,
+                subject.live_code_id,
+                scan.device_id,
+                verification,
+                bind_device,
+                self.token_ttl,
             )
-        return ScanOut(
-            status="token", group=group_summary(group), join_token=join_token, expires_at=expires_at
+            await conn.execute(
+                "INSERT INTO spent_tokens (token_hash, scan_id, tenant_id, group_id, user_id, "
+                "outcome) VALUES ($1, $2, $3, $4, $5, 'superseded')",
+                held["token_hash"],
+                held["scan_id"],
+                subject.tenant_id,
+                group_id,
+                subject.user_id,
+            )
+            group = await conn.fetchrow(GROUP, group_id)
+        else:
+            group = await conn.fetchrow(RESERVE, group_id, cap)
+            if group is None:
+                raise Refused("group_full", "the group has no free seat")
+            expires_at = await conn.fetchval(
+                _ISSUE,
+                digest,
+                subject.scan_id,
+                subject.tenant_id,
+                group_id,
+                subject.code_id,
+                subject.live_code_id,
+                subject.user_id,
+                scan.device_id,
+                verification,
+                bind_device,
+                self.token_ttl,
+            )
+        self._record(
+            uow,
+            subject,
+            ScanAccepted(
+                scan_id=subject.scan_id,
+                code_id=subject.code_id,
+                group_id=group_id,
+                user_id=subject.user_id,
+                device_id=scan.device_id,
+                token_expires_at=expires_at,
+                replaces_scan_id=held["scan_id"] if held else None,
+                live_code_id=subject.live_code_id,
+                day=day,
+            ),
+        )
+        await conn.execute(
+            _FACT,
+            subject.scan_id,
+            subject.tenant_id,
+            subject.code_id,
+            subject.live_code_id,
+            group_id,
+            subject.channel,
+            "accepted",
+            None,
+            uow.now,
+        )
+        return Answer(
+            200,
+            ScanOut(
+                status="token",
+                group=group_summary(group),
+                join_token=join_token,
+                expires_at=expires_at,
+            ),
+            subject.tenant_id,
         )
 
-    async def _found_member(
-        self, code: CodeRow, scan_id: uuid.UUID, user_id: str, joined_at: datetime
-    ) -> ScanOut:
+    async def _request(
+        self, subject: Subject, ctx: asyncpg.Record, mode: str, scan: ScanInput
+    ) -> Answer:
+        """`approval` and `real_name`: a join request waits for a person to decide."""
+        async with self.pool.acquire() as conn:
+            pending = await conn.fetchval(
+                "SELECT request_id FROM join_requests WHERE group_id = $1 AND user_id = $2 "
+                "AND status = 'pending'",
+                ctx["group_id"],
+                subject.user_id,
+            )
+            group = await conn.fetchrow(GROUP, ctx["group_id"])
+        if pending is not None:
+            return Answer(
+                202,
+                ScanOut(status="pending", group=group_summary(group), join_request_id=pending),
+                subject.tenant_id,
+            )
+        request_id = uuid7()
+        try:
+            async with self.outbox.unit() as uow:
+                day = await self._count(uow, ctx)
+                full = await uow.conn.fetchval(
+                    "SELECT members + reserved >= max_members FROM groups WHERE group_id = $1",
+                    ctx["group_id"],
+                )
+                if full:
+                    raise Refused("group_full", "the group has no free seat")
+                await uow.conn.execute(
+                    "INSERT INTO join_requests (request_id, scan_id, tenant_id, group_id, "
+                    "code_id, user_id, mode, real_name, created_at) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    request_id,
+                    subject.scan_id,
+                    subject.tenant_id,
+                    ctx["group_id"],
+                    ctx["code_id"],
+                    subject.user_id,
+                    mode,
+                    scan.real_name,
+                    uow.now,
+                )
+                uow.record(
+                    JoinRequested(
+                        request_id=request_id,
+                        scan_id=subject.scan_id,
+                        code_id=ctx["code_id"],
+                        group_id=ctx["group_id"],
+                        user_id=subject.user_id,
+                        mode=mode,
+                        real_name=scan.real_name,
+                        day=day,
+                    ),
+                    stream_id=f"request:{request_id}",
+                    version=1,
+                    tenant_id=subject.tenant_id,
+                    key=str(ctx["group_id"]),
+                )
+                await uow.conn.execute(
+                    _FACT,
+                    subject.scan_id,
+                    subject.tenant_id,
+                    ctx["code_id"],
+                    None,
+                    ctx["group_id"],
+                    subject.channel,
+                    "requested",
+                    None,
+                    uow.now,
+                )
+        except asyncpg.UniqueViolationError:
+            return await self._request(subject, ctx, mode, scan)  # asked twice at once
+        return Answer(
+            202,
+            ScanOut(status="pending", group=group_summary(group), join_request_id=request_id),
+            subject.tenant_id,
+        )
+
+    # -- outcomes shared with live codes -------------------------------------------------
+
+    async def found_member(self, subject: Subject, joined_at: datetime) -> Answer:
+        assert subject.group_id is not None
         async with self.outbox.unit() as uow:
-            group = await uow.conn.fetchrow(_GROUP, code.group_id)
-            uow.record(
+            group = await uow.conn.fetchrow(GROUP, subject.group_id)
+            self._record(
+                uow,
+                subject,
                 ScanFoundMember(
-                    scan_id=scan_id, code_id=code.code_id, group_id=code.group_id, user_id=user_id
+                    scan_id=subject.scan_id,
+                    code_id=subject.code_id,
+                    group_id=subject.group_id,
+                    user_id=subject.user_id,
+                    live_code_id=subject.live_code_id,
                 ),
-                stream_id=f"scan:{scan_id}",
-                version=1,
-                tenant_id=code.tenant_id,
-                key=str(code.group_id),
             )
-        return ScanOut(
-            status="member",
-            group=group_summary(group),
-            membership=Membership(code.group_id, user_id, joined_at),
+            await uow.conn.execute(
+                _FACT,
+                subject.scan_id,
+                subject.tenant_id,
+                subject.code_id,
+                subject.live_code_id,
+                subject.group_id,
+                subject.channel,
+                "member",
+                None,
+                uow.now,
+            )
+        return Answer(
+            200,
+            ScanOut(
+                status="member",
+                group=group_summary(group),
+                membership=Membership(subject.group_id, subject.user_id, joined_at),
+            ),
+            subject.tenant_id,
         )
 
-    async def _reject(
+    async def refuse(
         self,
-        tenant_id: uuid.UUID,
-        scan_id: uuid.UUID,
-        code: CodeRow | None,
-        user_id: str,
-        reason: str,
+        subject: Subject,
+        refused: Refused,
+        *,
+        fallback_url: str | None = None,
+        groups_seen: int | None = None,
+    ) -> Problem:
+        await self._record_rejection(subject, refused.reason, groups_seen)
+        return Problem(
+            refused.reason,
+            refused.detail,
+            headers=refused.headers,
+            fallback_url=fallback_url,
+            **refused.extra,
+        )
+
+    async def _record_rejection(
+        self, subject: Subject, reason: str, groups_seen: int | None
     ) -> None:
         async with self.outbox.unit() as uow:
-            uow.record(
+            self._record(
+                uow,
+                subject,
                 ScanRejected(
-                    scan_id=scan_id,
-                    code_id=code.code_id if code else None,
-                    group_id=code.group_id if code else None,
-                    user_id=user_id,
+                    scan_id=subject.scan_id,
+                    code_id=subject.code_id,
+                    group_id=subject.group_id,
+                    user_id=subject.user_id,
                     reason=reason,
+                    live_code_id=subject.live_code_id,
+                    groups_seen=groups_seen,
                 ),
-                stream_id=f"scan:{scan_id}",
-                version=1,
-                tenant_id=tenant_id,
-                key=str(code.group_id) if code else str(tenant_id),
+            )
+            await uow.conn.execute(
+                _FACT,
+                subject.scan_id,
+                subject.tenant_id,
+                subject.code_id,
+                subject.live_code_id,
+                subject.group_id,
+                subject.channel,
+                "rejected",
+                reason,
+                uow.now,
             )
 
+    @staticmethod
+    def _record(uow: UnitOfWork, subject: Subject, event: Any) -> None:
+        key = subject.group_id or subject.live_code_id or subject.tenant_id
+        uow.record(
+            event,
+            stream_id=f"scan:{subject.scan_id}",
+            version=1,
+            tenant_id=subject.tenant_id,
+            key=str(key),
+        )
 
-_DETAIL = {
-    "code_expired": "this code has expired; ask for a new one",
-    "code_revoked": "this code was revoked by the group's owner",
-    "scan_limit_reached": "this code has been scanned as many times as it allows",
-    "group_full": "the group has no free seat",
-}
+
+def _lockout(window_start: datetime, now: datetime) -> Refused:
+    wait = max(1, int((window_start + ATTEMPT_WINDOW - now).total_seconds()))
+    return Refused(
+        "too_many_attempts",
+        f"{ATTEMPTS} wrong answers in {int(ATTEMPT_WINDOW.total_seconds() // 60)} "
+        "minutes; try again later",
+        {"Retry-After": str(wait)},
+    )

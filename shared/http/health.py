@@ -5,18 +5,42 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
+from shared.http.endpoints import Api
 from shared.http.json import json_response
 
 ReadyCheck = Callable[[web.Application], Awaitable[dict[str, Any]]]
 
 
-def health_routes(checks: dict[str, ReadyCheck]) -> list[web.RouteDef]:
-    async def healthz(request: web.Request) -> web.Response:
-        return json_response({"status": "ok"})
+class Health(msgspec.Struct):
+    """The process answers"""
 
+    status: str
+
+
+class Readiness(msgspec.Struct):
+    """Whether the service can serve, and each check's report"""
+
+    ready: bool
+    checks: dict[str, Any]
+
+
+def register_health(api: Api, checks: dict[str, ReadyCheck]) -> None:
+    @api.route("GET", "/healthz", summary="Liveness", tags=["operations"], responses={200: Health})
+    async def healthz(request: web.Request) -> web.Response:
+        return json_response(Health("ok"))
+
+    @api.route(
+        "GET",
+        "/readyz",
+        summary="Readiness",
+        tags=["operations"],
+        responses={200: Readiness, 503: Readiness},
+    )
     async def readyz(request: web.Request) -> web.Response:
+        """503 is what load balancers and orchestrators read as "do not route here yet"."""
         report: dict[str, Any] = {}
         ready = True
         for name, check in checks.items():
@@ -25,7 +49,4 @@ def health_routes(checks: dict[str, ReadyCheck]) -> list[web.RouteDef]:
             except Exception as exc:  # any failing dependency means "not ready", with why
                 report[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
             ready = ready and bool(report[name].get("ok"))
-        # 503 is what load balancers and orchestrators read as "do not route here yet".
-        return json_response({"ready": ready, "checks": report}, status=200 if ready else 503)
-
-    return [web.get("/healthz", healthz), web.get("/readyz", readyz)]
+        return json_response(Readiness(ready, report), status=200 if ready else 503)

@@ -7,21 +7,29 @@ the chain hash and the event's canonical bytes spliced verbatim, so re-encoding 
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import asyncpg
 import msgspec
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from msgspec import Meta
 
-from shared.http.auth import LOG_SCOPE, principal
-from shared.http.json import query_int
+from shared.http.auth import LOG_SCOPE
+from shared.http.endpoints import Api
 from shared.http.problems import Problem
 from shared.store.eventstore import LogSpec
+
+
+class LogQuery(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    partition: Annotated[int, Meta(ge=0, le=255)] = 0
+    after: Annotated[int, Meta(ge=0)] = 0
+    limit: Annotated[int, Meta(ge=1, le=1000)] = 500
 
 
 class LogItem(msgspec.Struct):
     position: int
     hash: str
-    event: msgspec.Raw
+    event: Any  # the canonical envelope, spliced raw
 
 
 class LogHead(msgspec.Struct):
@@ -29,7 +37,9 @@ class LogHead(msgspec.Struct):
     hash: str
 
 
-class LogPageOut(msgspec.Struct):
+class LogPage(msgspec.Struct):
+    """Sealed events after `after`, oldest first, and the partition's head"""
+
     log: str
     partition: int
     after: int
@@ -40,30 +50,39 @@ class LogPageOut(msgspec.Struct):
 _encoder = msgspec.json.Encoder()
 
 
-def log_handler(pool_key: web.AppKey[asyncpg.Pool], log_spec: LogSpec) -> Handler:
-    async def read_log(request: web.Request) -> web.Response:
-        if LOG_SCOPE not in principal(request).scopes:
-            raise Problem("forbidden", "reading the whole log needs the deployment's log token")
-        partition = query_int(request, "partition", 0, lo=0, hi=log_spec.partitions - 1)
-        after = query_int(request, "after", 0, lo=0, hi=2**62)
-        limit = query_int(request, "limit", 500, lo=1, hi=1000)
-        pool = request.app[pool_key]
-        async with pool.acquire() as conn:
+def register_log(api: Api, pool_key: web.AppKey[asyncpg.Pool], log_spec: LogSpec) -> None:
+    @api.route(
+        "GET",
+        "/v1/log",
+        summary="Read the log",
+        scope=LOG_SCOPE,
+        tags=["log"],
+        query=LogQuery,
+        responses={200: LogPage},
+    )
+    async def read_log(request: web.Request, query: LogQuery) -> web.Response:
+        """Needs the deployment's log token: the log holds every tenant's events."""
+        if query.partition >= log_spec.partitions:
+            raise Problem(
+                "invalid_request",
+                f"partition must be below {log_spec.partitions} for {log_spec.name}",
+            )
+        async with request.app[pool_key].acquire() as conn:
             head = await conn.fetchrow(
                 "SELECT sealed_position, sealed_hash FROM log_partitions WHERE partition = $1",
-                partition,
+                query.partition,
             )
             rows = await conn.fetch(
                 "SELECT position, hash, body FROM events WHERE partition = $1 AND position > $2 "
                 "ORDER BY position LIMIT $3",
-                partition,
-                after,
-                limit,
+                query.partition,
+                query.after,
+                query.limit,
             )
-        page = LogPageOut(
+        page = LogPage(
             log=log_spec.name,
-            partition=partition,
-            after=after,
+            partition=query.partition,
+            after=query.after,
             head=LogHead(head["sealed_position"], bytes(head["sealed_hash"]).hex())
             if head
             else LogHead(0, bytes(32).hex()),
@@ -72,5 +91,3 @@ def log_handler(pool_key: web.AppKey[asyncpg.Pool], log_spec: LogSpec) -> Handle
             ],
         )
         return web.Response(body=_encoder.encode(page), content_type="application/json")
-
-    return read_log

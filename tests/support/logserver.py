@@ -9,7 +9,8 @@ import asyncpg
 from aiohttp import web
 
 from shared.http.auth import Principal, auth_middleware
-from shared.http.logapi import log_handler
+from shared.http.endpoints import Api
+from shared.http.logapi import register_log
 from shared.http.problems import problem_middleware
 from shared.store.eventstore import LogSpec
 
@@ -27,7 +28,9 @@ async def log_server(dsn: str, log: LogSpec) -> AsyncIterator[str]:
 
     app = web.Application(middlewares=[problem_middleware, auth_middleware(nobody, TOKEN)])
     app[POOL] = pool
-    app.add_routes([web.get("/v1/log", log_handler(POOL, log))])
+    api = Api("log", "1", "a producer's log API")
+    register_log(api, POOL, log)
+    app.add_routes(api.routes())
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

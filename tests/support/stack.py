@@ -73,7 +73,7 @@ class Stack:
     api_key: str
     children: dict[str, Child]
     broker: EmbeddedBroker | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    replicas: list[Client] = field(default_factory=list)  # every redeemer, the first included
 
     async def restart_broker(self) -> None:
         """Stop the broker and start a fresh, empty one on the same port (memory storage)."""
@@ -81,6 +81,14 @@ class Stack:
         await self.broker.stop()
         self.broker = EmbeddedBroker(self.broker.port, self.broker.log_path)
         await self.broker.start()
+
+    async def new_tenant(self, name: str = "other") -> tuple[Client, Client, str]:
+        """Another tenant's clients for both services (once the redeemer knows its key)."""
+        created = await provision_tenant(self.settings, name)
+        issuer = Client(self.issuer.session, self.issuer.base, created.api_key)
+        redeemer = Client(self.redeemer.session, self.redeemer.base, created.api_key)
+        await _knows_key(redeemer)
+        return issuer, redeemer, created.api_key
 
     async def create_group(self, name: str = "Book club", **fields: Any) -> dict[str, Any]:
         response = await self.issuer.post("/v1/groups", {"name": name, **fields})
@@ -122,7 +130,11 @@ async def _knows_key(client: Client, timeout: float = 30) -> None:
 
 @asynccontextmanager
 async def started_stack(
-    infra: Infra, *, own_broker: bool = False, extra_env: dict[str, str] | None = None
+    infra: Infra,
+    *,
+    own_broker: bool = False,
+    extra_env: dict[str, str] | None = None,
+    redeemers: int = 1,
 ) -> AsyncIterator[Stack]:
     async with AsyncExitStack() as exits:
         issuer_db = await exits.enter_async_context(infra.database())
@@ -149,10 +161,15 @@ async def started_stack(
         settings = config.from_env(env)
         children: dict[str, Child] = {}
         tag = secrets.token_hex(3)
-        for name in ("issuer", "redeemer"):
+        replica_ports = [redeemer_port] + [free_port() for _ in range(redeemers - 1)]
+        launches = [("issuer", "issuer", issuer_port)] + [
+            (f"redeemer{'' if i == 0 else i + 1}", "redeemer", port)
+            for i, port in enumerate(replica_ports)
+        ]
+        for name, service, port in launches:
             child = Child(
                 name,
-                [sys.executable, "-m", "qunma", name],
+                [sys.executable, "-m", "qunma", service, "--port", str(port)],
                 log_path=infra.root / f"{name}-{tag}.log",
                 env=env,
             )
@@ -172,6 +189,35 @@ async def started_stack(
         await _ready(issuer, children["issuer"])
         created = await provision_tenant(settings, f"tenant-{tag}")
         stack.api_key = issuer.key = redeemer.key = created.api_key
-        await _ready(redeemer, children["redeemer"])
-        await _knows_key(redeemer)
+        for i, port in enumerate(replica_ports):
+            replica = (
+                redeemer if i == 0 else Client(session, f"http://127.0.0.1:{port}", created.api_key)
+            )
+            await _ready(replica, children["redeemer" if i == 0 else f"redeemer{i + 1}"])
+            await _knows_key(replica)
+            stack.replicas.append(replica)
         yield stack
+
+
+@asynccontextmanager
+async def in_process_redeemer(stack: Stack, clock: Any) -> AsyncIterator[Client]:
+    """One more redeemer replica, in this process with an injected clock, on a real loopback
+    HTTP server, sharing the stack's database and logs."""
+    from aiohttp import web
+
+    from services.redeemer.app import create_app
+
+    port = free_port()
+    app = create_app(stack.settings.with_(redeemer_port=port), clock=clock)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        client = Client(stack.redeemer.session, f"http://127.0.0.1:{port}", stack.api_key)
+        async with asyncio.timeout(30):
+            while (await client.get("/readyz")).status != 200:
+                await asyncio.sleep(0.05)
+        yield client
+    finally:
+        await runner.cleanup()

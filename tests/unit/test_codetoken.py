@@ -47,7 +47,7 @@ def test_another_key_does_not_verify() -> None:
     assert not token.verify(SigningKey.generate().public_b64)
 
 
-@pytest.mark.parametrize("bad", ["", "abc", "!!!!", "A" * 300, b64url(b"\x02" + bytes(96))])
+@pytest.mark.parametrize("bad", ["", "abc", "!!!!", "A" * 300, b64url(b"\x03" + bytes(96))])
 def test_malformed_tokens_are_refused(bad: str) -> None:
     with pytest.raises(codetoken.InvalidToken):
         codetoken.parse(bad)

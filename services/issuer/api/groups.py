@@ -2,41 +2,67 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+import uuid
 
-from services.issuer.api.schemas import CreateGroupIn
-from services.issuer.api.views import group_out
+from aiohttp import web
+from msgspec import UNSET
+
+from services.issuer import queries
+from services.issuer.api.registry import api
+from services.issuer.api.schemas import CreateGroupIn, GroupList, GroupOut, ListQuery
 from services.issuer.commands import CreateGroup
 from services.issuer.context import BUS, POOL
-from services.issuer.domain import group as groups
-from shared.http.auth import principal
-from shared.http.json import json_response, read_json
+from shared.http.json import json_response
 from shared.http.paths import path_uuid
-from shared.http.problems import Problem
-from shared.store.eventstore import load_stream
 
 
-async def create_group(request: web.Request) -> web.Response:
-    tenant_id = principal(request).require("issue")
-    body = await read_json(request, CreateGroupIn)
-    group = await request.app[BUS].handle(CreateGroup(tenant_id, body.name, body.max_members))
-    return json_response(
-        group_out(group), status=201, headers={"Location": f"/v1/groups/{group.group_id}"}
+@api.route(
+    "POST",
+    "/v1/groups",
+    summary="Create a group",
+    scope="issue",
+    tags=["groups"],
+    body=CreateGroupIn,
+    responses={201: GroupOut},
+    errors=["outside_profile"],
+)
+async def create_group(
+    request: web.Request, tenant_id: uuid.UUID, body: CreateGroupIn
+) -> web.Response:
+    """The profile sets the defaults and bounds of the group's codes (docs/api.md, Profiles)."""
+    max_members = None if body.max_members is UNSET else body.max_members
+    group_id = await request.app[BUS].handle(
+        CreateGroup(tenant_id, body.name, body.profile, max_members, body.timezone)
     )
+    async with request.app[POOL].acquire() as conn:
+        out = await queries.group(conn, tenant_id, group_id)
+    return json_response(out, status=201, headers={"Location": f"/v1/groups/{group_id}"})
 
 
-async def get_group(request: web.Request) -> web.Response:
-    tenant_id = principal(request).require("issue")
+@api.route(
+    "GET",
+    "/v1/groups",
+    summary="List groups",
+    scope="issue",
+    tags=["groups"],
+    query=ListQuery,
+    responses={200: GroupList},
+)
+async def list_groups(request: web.Request, tenant_id: uuid.UUID, query: ListQuery) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        return json_response(await queries.groups(conn, tenant_id, query.limit, query.cursor))
+
+
+@api.route(
+    "GET",
+    "/v1/groups/{group_id}",
+    summary="Get a group",
+    scope="issue",
+    tags=["groups"],
+    responses={200: GroupOut},
+    errors=["not_found"],
+)
+async def get_group(request: web.Request, tenant_id: uuid.UUID) -> web.Response:
     group_id = path_uuid(request, "group_id", "group")
     async with request.app[POOL].acquire() as conn:
-        group = groups.fold(await load_stream(conn, groups.stream(group_id)))
-    if group is None or group.tenant_id != tenant_id:
-        raise Problem("not_found", f"no group {group_id}")
-    return json_response(group_out(group))
-
-
-def routes() -> list[web.RouteDef]:
-    return [
-        web.post("/v1/groups", create_group),
-        web.get("/v1/groups/{group_id}", get_group),
-    ]
+        return json_response(await queries.group(conn, tenant_id, group_id))

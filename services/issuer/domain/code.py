@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+import msgspec
 
 from shared.events import Event
-from shared.events.issuer import CodeIssued, CodeRevoked
+from shared.events.issuer import (
+    CodeAmended,
+    CodeIssued,
+    CodeRevoked,
+    CodeSuperseded,
+    Geofence,
+    Verification,
+)
 from shared.store.eventstore import Recorded
 
-DEFAULT_TTL = timedelta(days=7)
-DEFAULT_MAX_SCANS = 100
+DEAD = frozenset({"revoked", "superseded", "expired"})
+AMENDABLE = ("expires_at", "max_scans", "daily_scan_limit", "fallback_url", "channel")
 
 
 def stream(code_id: uuid.UUID) -> str:
@@ -29,14 +38,28 @@ class Code:
     expires_at: datetime | None
     max_scans: int | None
     version: int
+    not_before: datetime | None = None
+    daily_scan_limit: int | None = None
+    verification: Verification = field(default_factory=Verification)
+    ip_allowlist: tuple[str, ...] = ()
+    geofence: Geofence | None = None
+    bind_device: bool = False
+    fallback_url: str | None = None
+    channel: str | None = None
     revoked_at: datetime | None = None
     revoke_reason: str | None = None
+    superseded_at: datetime | None = None
+    superseded_by: uuid.UUID | None = None
 
     def status(self, now: datetime) -> str:
         if self.revoked_at is not None:
             return "revoked"
+        if self.superseded_at is not None:
+            return "superseded"
         if self.expires_at is not None and self.expires_at <= now:
             return "expired"
+        if self.not_before is not None and self.not_before > now:
+            return "scheduled"
         return "active"
 
 
@@ -54,11 +77,23 @@ def mutate(state: Code | None, record: Recorded) -> Code:
             event.expires_at,
             event.max_scans,
             record.version,
+            not_before=event.not_before,
+            daily_scan_limit=event.daily_scan_limit,
+            verification=event.verification,
+            ip_allowlist=tuple(event.ip_allowlist),
+            geofence=event.geofence,
+            bind_device=event.bind_device,
+            fallback_url=event.fallback_url,
+            channel=event.channel,
         )
     assert state is not None, f"{type(event).__name__} before CodeIssued"
     state = replace(state, version=record.version)
     if isinstance(event, CodeRevoked):
         return replace(state, revoked_at=record.occurred_at, revoke_reason=event.reason)
+    if isinstance(event, CodeSuperseded):
+        return replace(state, superseded_at=record.occurred_at, superseded_by=event.by_code_id)
+    if isinstance(event, CodeAmended):
+        return replace(state, **{name: getattr(event, name) for name in event.changed})
     return state
 
 
@@ -74,3 +109,24 @@ def revoke(code: Code, reason: str) -> list[Event]:
     if code.revoked_at is not None:
         return []
     return [CodeRevoked(code_id=code.code_id, group_id=code.group_id, reason=reason)]
+
+
+def supersede(code: Code, by: uuid.UUID, now: datetime) -> list[Event]:
+    """Rotation: a newer code of the group replaces this one, unless it is already dead."""
+    if code.status(now) in DEAD:
+        return []
+    return [CodeSuperseded(code_id=code.code_id, group_id=code.group_id, by_code_id=by)]
+
+
+def amend(code: Code, changes: dict[str, object]) -> list[Event]:
+    """One CodeAmended naming what really changed; nothing when nothing did."""
+    changed = sorted(k for k, v in changes.items() if getattr(code, k) != v)
+    if not changed:
+        return []
+    fields = {
+        "code_id": code.code_id,
+        "group_id": code.group_id,
+        "changed": changed,
+        **{k: changes[k] for k in changed},
+    }
+    return [msgspec.convert(fields, CodeAmended)]

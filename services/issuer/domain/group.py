@@ -24,6 +24,9 @@ class Group:
     max_members: int
     created_at: datetime
     version: int
+    profile: str = "personal"
+    timezone: str = "Asia/Shanghai"
+    live_code_id: uuid.UUID | None = None
 
 
 def mutate(state: Group | None, record: Recorded) -> Group:
@@ -37,6 +40,9 @@ def mutate(state: Group | None, record: Recorded) -> Group:
             event.max_members,
             record.occurred_at,
             record.version,
+            event.profile,
+            event.timezone,
+            event.live_code_id,
         )
     assert state is not None, f"{type(event).__name__} before GroupCreated"
     return replace(state, version=record.version)

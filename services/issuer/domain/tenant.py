@@ -9,6 +9,7 @@ from shared.events.issuer import (
     ApiKeyCreated,
     ApiKeyRevoked,
     SigningKeyAdded,
+    SigningKeyRetired,
     TenantCreated,
 )
 from shared.store.eventstore import Recorded
@@ -25,6 +26,7 @@ class Tenant:
     version: int
     api_keys: frozenset[uuid.UUID] = field(default_factory=frozenset)
     signing_keys: tuple[str, ...] = ()
+    active_key: str | None = None
 
 
 def mutate(state: Tenant | None, record: Recorded) -> Tenant:
@@ -38,7 +40,11 @@ def mutate(state: Tenant | None, record: Recorded) -> Tenant:
     if isinstance(event, ApiKeyRevoked):
         return replace(state, api_keys=state.api_keys - {event.key_id})
     if isinstance(event, SigningKeyAdded):
-        return replace(state, signing_keys=(*state.signing_keys, event.key_id))
+        return replace(
+            state, signing_keys=(*state.signing_keys, event.key_id), active_key=event.key_id
+        )
+    if isinstance(event, SigningKeyRetired) and state.active_key == event.key_id:
+        return replace(state, active_key=None)
     return state
 
 

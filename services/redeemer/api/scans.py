@@ -2,27 +2,92 @@
 
 from __future__ import annotations
 
+import uuid
+
 from aiohttp import web
 
-from services.redeemer.api.schemas import JoinIn, ScanIn
-from services.redeemer.context import JOINER, SCANNER
-from shared.http.auth import principal
-from shared.http.json import json_response, read_json
+from services.redeemer.api.registry import api
+from services.redeemer.api.schemas import JoinIn, Membership, ScanIn, ScanOut
+from services.redeemer.context import JOINER, LIMITER, SCANNER, TRUSTED
+from services.redeemer.scans import Location, ScanInput
+from shared.http.clientip import client_ip
+from shared.http.json import json_response
+
+SCAN_ERRORS = [
+    "invalid_code",
+    "code_not_propagated",
+    "code_not_active",
+    "code_expired",
+    "code_revoked",
+    "code_superseded",
+    "qr_join_disabled",
+    "ip_not_allowed",
+    "location_required",
+    "outside_geofence",
+    "device_not_allowed",
+    "verification_required",
+    "verification_failed",
+    "too_many_attempts",
+    "scan_limit_reached",
+    "daily_limit_reached",
+    "group_full",
+    "rate_limited",
+]
 
 
-async def scan(request: web.Request) -> web.Response:
-    tenant_id = principal(request).require("redeem")
-    body = await read_json(request, ScanIn)
-    result = await request.app[SCANNER].scan(tenant_id, body.payload, body.user_id, body.device_id)
-    return json_response(result)
+@api.route(
+    "POST",
+    "/v1/scans",
+    summary="Decide a scan",
+    scope="redeem",
+    tags=["scans"],
+    body=ScanIn,
+    responses={200: ScanOut, 202: ScanOut},
+    errors=SCAN_ERRORS,
+)
+async def scan(request: web.Request, tenant_id: uuid.UUID, body: ScanIn) -> web.Response:
+    """The platform backend calls this when a person scans. The client IP is the
+    connection's, or the X-Forwarded-For address a trusted proxy gives."""
+    ip = client_ip(request, request.app[TRUSTED])
+    await request.app[LIMITER].hit("scan", ip, tenant_id, body.user_id)
+    location = (
+        Location(body.location.lat, body.location.lon, body.location.accuracy_m)
+        if body.location
+        else None
+    )
+    attributes = {k: v if isinstance(v, list) else [v] for k, v in body.attributes.items()}
+    answer = await request.app[SCANNER].scan(
+        tenant_id,
+        ScanInput(
+            payload=body.payload,
+            user_id=body.user_id,
+            device_id=body.device_id,
+            ip=ip,
+            location=location,
+            invite_code=body.invite_code,
+            phone_last4=body.phone_last4,
+            real_name=body.real_name,
+            attributes=attributes,
+        ),
+    )
+    return json_response(answer.body, status=answer.status)
 
 
-async def join(request: web.Request) -> web.Response:
-    tenant_id = principal(request).require("redeem")
-    body = await read_json(request, JoinIn)
-    joined = await request.app[JOINER].join(tenant_id, body.join_token, body.user_id)
+@api.route(
+    "POST",
+    "/v1/joins",
+    summary="Redeem a join token",
+    scope="redeem",
+    tags=["scans"],
+    body=JoinIn,
+    responses={201: Membership, 200: Membership},
+    errors=["invalid_token", "token_used", "token_expired", "token_mismatch", "rate_limited"],
+)
+async def join(request: web.Request, tenant_id: uuid.UUID, body: JoinIn) -> web.Response:
+    """201 with the new membership; 200 when the same person redeems the same token again."""
+    ip = client_ip(request, request.app[TRUSTED])
+    await request.app[LIMITER].hit("join", ip, tenant_id, body.user_id)
+    joined = await request.app[JOINER].join(
+        tenant_id, body.join_token, body.user_id, body.device_id
+    )
     return json_response(joined.membership, status=201 if joined.created else 200)
-
-
-def routes() -> list[web.RouteDef]:
-    return [web.post("/v1/scans", scan), web.post("/v1/joins", join)]

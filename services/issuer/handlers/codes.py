@@ -1,0 +1,254 @@
+"""Issuing, amending and revoking codes, within the bounds of the group's profile."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from msgspec import UNSET
+
+from services.issuer.api.schemas import IssueCodeIn, VerificationIn
+from services.issuer.commands import AmendCode, IssueCode, RevokeCode
+from services.issuer.domain import code as codes
+from services.issuer.domain.profiles import (
+    LARGE_GROUP,
+    VERIFIED_JOINS_NEEDED,
+    Profile,
+    profile,
+)
+from services.issuer.handlers.deps import Deps, load_code, load_group
+from shared import codetoken
+from shared.events import Event
+from shared.events.issuer import CodeIssued, Geofence, Verification
+from shared.http.problems import Problem
+from shared.ids import uuid7
+from shared.store.eventstore import load_stream
+from shared.store.unit_of_work import UnitOfWork
+
+YEAR = timedelta(days=365)
+
+
+def _whole_seconds(moment: datetime) -> datetime:
+    # The token carries Unix seconds; the events must say the same instant.
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def _cidrs(entries: list[str]) -> list[str]:
+    found: list[str] = []
+    for entry in entries:
+        try:
+            network = str(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            raise Problem("invalid_request", f"ip_allowlist: {entry!r} is not a CIDR") from None
+        if network not in found:
+            found.append(network)
+    return found
+
+
+def invite_code_hash(code_id: uuid.UUID, invite_code: str) -> str:
+    return hashlib.sha256(code_id.bytes + invite_code.encode()).hexdigest()
+
+
+def _verification(
+    rules: Profile, given: VerificationIn, code_id: uuid.UUID
+) -> tuple[Verification, str | None]:
+    mode = rules.mode(None if given.mode is UNSET else given.mode)
+    if given.invite_code is not UNSET and mode != "invite_code":
+        raise Problem("invalid_request", "verification.invite_code goes with mode invite_code")
+    if given.phone_last4 is not UNSET and mode != "phone_last4":
+        raise Problem("invalid_request", "verification.phone_last4 goes with mode phone_last4")
+    invite_code = None
+    if mode == "invite_code":
+        invite_code = (
+            given.invite_code
+            if given.invite_code is not UNSET
+            else f"{secrets.randbelow(10**6):06d}"
+        )
+    return Verification(
+        mode=mode,
+        invite_code_hash=invite_code_hash(code_id, invite_code) if invite_code else None,
+        phone_last4=sorted(set(given.phone_last4)) if given.phone_last4 is not UNSET else None,
+    ), invite_code
+
+
+async def _check_large_personal_group(uow: UnitOfWork, group_id: uuid.UUID, mode: str) -> None:
+    row = await uow.conn.fetchrow(
+        "SELECT members, verified_joins FROM groups WHERE group_id = $1", group_id
+    )
+    if row and row["members"] > LARGE_GROUP and row["verified_joins"] < VERIFIED_JOINS_NEEDED:
+        raise Problem(
+            "verified_members_required",
+            f"a personal group of more than {LARGE_GROUP} members accepts codes with "
+            f"verification 'none' only after {VERIFIED_JOINS_NEEDED} members joined through a "
+            f"verified mode (it has {row['verified_joins']}); issue a code with a verified mode",
+        )
+
+
+def _plan(opts: IssueCodeIn, rules: Profile, now: datetime) -> dict[str, object]:
+    """The code's lifetime and caps: the profile's defaults, or the request within bounds."""
+    ttl = rules.ttl(
+        None if opts.ttl_seconds is UNSET else opts.ttl_seconds, given=opts.ttl_seconds is not UNSET
+    )
+    not_before = None
+    if opts.not_before is not UNSET:
+        not_before = _whole_seconds(opts.not_before)
+        if not_before > now + YEAR:
+            raise Problem("invalid_request", "not_before is more than a year away")
+    start = max(now, not_before) if not_before else now
+    return {
+        "not_before": not_before if not_before and not_before > now else None,
+        "expires_at": start + ttl if ttl is not None else None,
+        "max_scans": rules.max_scans(
+            None if opts.max_scans is UNSET else opts.max_scans, given=opts.max_scans is not UNSET
+        ),
+        "daily_scan_limit": rules.daily_scan_limit(
+            None if opts.daily_scan_limit is UNSET else opts.daily_scan_limit,
+            given=opts.daily_scan_limit is not UNSET,
+        ),
+    }
+
+
+async def issue_code(cmd: IssueCode, deps: Deps) -> uuid.UUID:
+    opts = cmd.options
+
+    async def decide(uow: UnitOfWork) -> uuid.UUID:
+        group = await load_group(uow, cmd.tenant_id, cmd.group_id)
+        rules = profile(group.profile)
+        now = _whole_seconds(uow.now)
+        plan = _plan(opts, rules, now)
+        code_id = uuid7()
+        given = VerificationIn() if opts.verification is UNSET else opts.verification
+        verification, invite_code = _verification(rules, given, code_id)
+        rotate = rules.rotate_default if opts.rotate is UNSET else opts.rotate
+        # One issuer at a time per group: a rotation must see every code issued before it.
+        await uow.conn.execute(
+            "SELECT 1 FROM groups WHERE group_id = $1 FOR UPDATE", group.group_id
+        )
+        if rules.name == "personal" and verification.mode == "none":
+            await _check_large_personal_group(uow, group.group_id, verification.mode)
+        key = await deps.signing_keys.active(uow.conn, cmd.tenant_id)
+        expires_at = plan["expires_at"]
+        assert expires_at is None or isinstance(expires_at, datetime)
+        token = codetoken.issue(code_id, expires_at, key)
+        event = CodeIssued(
+            code_id=code_id,
+            group_id=group.group_id,
+            key_id=key.key_id,
+            payload=codetoken.payload_url(deps.public_url, token),
+            issued_at=now,
+            verification=verification,
+            ip_allowlist=_cidrs(opts.ip_allowlist),
+            geofence=Geofence(opts.geofence.lat, opts.geofence.lon, opts.geofence.radius_m)
+            if opts.geofence
+            else None,
+            bind_device=opts.bind_device,
+            fallback_url=opts.fallback_url,
+            channel=opts.channel,
+            **plan,  # type: ignore[arg-type]
+        )
+        uow.record(
+            event,
+            stream_id=codes.stream(code_id),
+            version=1,
+            tenant_id=cmd.tenant_id,
+            key=str(group.group_id),
+        )
+        if rotate:
+            await _supersede_others(uow, cmd.tenant_id, group.group_id, code_id, now)
+        await uow.flush()
+        if invite_code:
+            await uow.conn.execute(
+                "UPDATE codes SET invite_code = $2 WHERE code_id = $1", code_id, invite_code
+            )
+        return code_id
+
+    return await deps.outbox.run(decide)
+
+
+async def _supersede_others(
+    uow: UnitOfWork, tenant_id: uuid.UUID, group_id: uuid.UUID, by: uuid.UUID, now: datetime
+) -> None:
+    rows = await uow.conn.fetch(
+        "SELECT code_id FROM codes WHERE group_id = $1 AND revoked_at IS NULL "
+        "AND superseded_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
+        group_id,
+        now,
+    )
+    for row in rows:
+        old = codes.fold(await load_stream(uow.conn, codes.stream(row["code_id"])))
+        assert old is not None
+        _record(uow, old, codes.supersede(old, by, now))
+
+
+def _record(uow: UnitOfWork, code: codes.Code, events: list[Event]) -> codes.Code:
+    for event in events:
+        code = codes.mutate(
+            code,
+            uow.record(
+                event,
+                stream_id=codes.stream(code.code_id),
+                version=code.version + 1,
+                tenant_id=code.tenant_id,
+                key=str(code.group_id),
+            ),
+        )
+    return code
+
+
+async def amend_code(cmd: AmendCode, deps: Deps) -> uuid.UUID:
+    change = cmd.changes
+
+    async def decide(uow: UnitOfWork) -> uuid.UUID:
+        code = await load_code(uow, cmd.tenant_id, cmd.code_id)
+        rules = profile((await load_group(uow, cmd.tenant_id, code.group_id)).profile)
+        now = _whole_seconds(uow.now)
+        if code.status(now) in ("revoked", "superseded"):
+            raise Problem("code_not_changeable", f"the code is {code.status(now)}")
+        changes: dict[str, object] = {}
+        if change.expires_at is not UNSET:
+            changes["expires_at"] = _new_expiry(rules, code, change.expires_at, now)
+        if change.max_scans is not UNSET:
+            changes["max_scans"] = rules.max_scans(change.max_scans, given=True)
+        if change.daily_scan_limit is not UNSET:
+            changes["daily_scan_limit"] = rules.daily_scan_limit(
+                change.daily_scan_limit, given=True
+            )
+        if change.fallback_url is not UNSET:
+            changes["fallback_url"] = change.fallback_url
+        if change.channel is not UNSET:
+            changes["channel"] = change.channel
+        _record(uow, code, codes.amend(code, changes))
+        return code.code_id
+
+    return await deps.outbox.run(decide)
+
+
+def _new_expiry(
+    rules: Profile, code: codes.Code, wanted: datetime | None, now: datetime
+) -> datetime | None:
+    if not rules.extendable:
+        raise rules.outside("expires_at", "the lifetime of its codes cannot change")
+    if wanted is None:
+        if not rules.permanent_allowed:
+            raise rules.outside("expires_at", "codes cannot be permanent")
+        return None
+    wanted = _whole_seconds(wanted)
+    if wanted <= now:
+        raise Problem(
+            "invalid_request", "expires_at must be in the future; to end a code, revoke it"
+        )
+    if rules.ttl_max is not None and wanted - (code.not_before or code.issued_at) > rules.ttl_max:
+        raise rules.outside("expires_at", f"at most {rules.ttl_max} after the code starts")
+    return wanted
+
+
+async def revoke_code(cmd: RevokeCode, deps: Deps) -> uuid.UUID:
+    async def decide(uow: UnitOfWork) -> uuid.UUID:
+        code = await load_code(uow, cmd.tenant_id, cmd.code_id)
+        _record(uow, code, codes.revoke(code, cmd.reason))
+        return code.code_id
+
+    return await deps.outbox.run(decide)

@@ -1,0 +1,162 @@
+"""GET and POST /j/{token}: the page a phone camera opens. Every answer is a page, errors too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from services.redeemer.api.registry import api
+from services.redeemer.context import CLOCK, COOKIES, JOINER, LIMITER, SCANNER, TRUSTED
+from services.redeemer.landing import (
+    Visitor,
+    dead_page,
+    form_page,
+    language,
+    new_visitor,
+    problem_page,
+    result_page,
+    scan_input,
+)
+from shared.http.clientip import client_ip
+from shared.http.endpoints import Media
+from shared.http.problems import Problem
+
+_DEAD = {"code_expired", "code_revoked", "code_superseded", "code_not_active", "invalid_code"}
+_HTML = {
+    200: Media("text/html", "the page"),
+    302: None,
+    410: Media("text/html", "a dead code: 该二维码已失效"),
+}
+
+_CODE_VIEW = """
+SELECT g.name, g.members, g.max_members, c.expires_at, c.not_before, c.status,
+       c.verification_mode AS mode, c.geo_lat IS NOT NULL AS geofence, c.fallback_url
+FROM codes c JOIN groups g USING (group_id) WHERE c.code_id = $1
+"""
+_LIVE_VIEW = """
+SELECT l.name, l.status, l.fallback_url,
+       coalesce(sum(g.members), 0) AS members, coalesce(sum(g.max_members), 0) AS max_members
+FROM live_codes l LEFT JOIN groups g ON g.group_id = ANY(l.group_ids)
+WHERE l.live_code_id = $1 GROUP BY l.live_code_id
+"""
+
+
+async def _view(request: web.Request, token_text: str) -> dict[str, Any]:
+    """What the page shows; raises the Problem of a code that cannot be joined."""
+    scanner = request.app[SCANNER]
+    token, _ = await scanner.verify(token_text)
+    # A code issued a moment ago is on its way from the issuer: wait for it, as a scan does.
+    row = await scanner.poll(
+        _LIVE_VIEW if token.kind == "live" else _CODE_VIEW, token.code_id, give_up=lambda: False
+    )
+    if row is None:
+        raise Problem(
+            "code_not_propagated",
+            "this code is not known here yet; retry in a second",
+            headers={"Retry-After": "1"},
+        )
+    view = dict(row)
+    now = request.app[CLOCK]()
+    fallback = view.get("fallback_url")
+    if view.get("not_before") and view["not_before"] > now:
+        raise Problem("code_not_active", "this code is not valid yet", fallback_url=fallback)
+    if view.get("expires_at") and view["expires_at"] <= now:
+        raise Problem("code_expired", "this code has expired", fallback_url=fallback)
+    if view["status"] in ("revoked", "superseded"):
+        raise Problem(
+            f"code_{view['status']}", f"this code was {view['status']}", fallback_url=fallback
+        )
+    return view
+
+
+def _as_page(lang: str, problem: Problem) -> web.Response:
+    if problem.code in _DEAD:
+        fallback = problem.extra.get("fallback_url")
+        if fallback and problem.code != "code_not_active":
+            raise web.HTTPFound(fallback)
+        return dead_page(lang, problem)
+    return problem_page(lang, problem)
+
+
+@api.route(
+    "GET",
+    "/j/{token}",
+    summary="The landing page of a QR code",
+    tags=["landing"],
+    responses=_HTML,
+    errors=["rate_limited"],
+)
+async def landing(request: web.Request) -> web.StreamResponse:
+    """Chinese or English by Accept-Language (or ?lang=zh|en). A dead code redirects to its
+    fallback URL, or shows 该二维码已失效."""
+    lang = language(request)
+    token = request.match_info["token"]
+    try:
+        await request.app[LIMITER].hit(
+            "landing", client_ip(request, request.app[TRUSTED]), None, None
+        )
+        view = await _view(request, token)
+    except Problem as problem:
+        return _as_page(lang, problem)
+    cookies = request.app[COOKIES]
+    visitor = cookies.read(request) or new_visitor()
+    response = form_page(lang, view, visitor, cookies.csrf(visitor, token), request.app[CLOCK]())
+    cookies.write(response, visitor)
+    return response
+
+
+@api.route(
+    "POST",
+    "/j/{token}",
+    summary="Join from the landing page",
+    tags=["landing"],
+    responses={**_HTML, 202: Media("text/html", "a join request waits")},
+    errors=["rate_limited", "forbidden"],
+)
+async def landing_join(request: web.Request) -> web.StreamResponse:
+    """The page's form (application/x-www-form-urlencoded): scans and joins in one go."""
+    lang = language(request)
+    token = request.match_info["token"]
+    cookies = request.app[COOKIES]
+    visitor = cookies.read(request)
+    form = {k: str(v) for k, v in (await request.post()).items()}
+    if visitor is None:  # no cookie from the page: start again from the page
+        raise web.HTTPSeeOther(request.path)
+    ip = client_ip(request, request.app[TRUSTED])
+    try:
+        await request.app[LIMITER].hit("landing", ip, None, None)
+        if form.get("csrf") != cookies.csrf(visitor, token):
+            raise Problem("forbidden", "the form does not come from this page; reload it")
+        view = await _view(request, token)
+    except Problem as problem:
+        return _as_page(lang, problem)
+    visitor = Visitor(
+        visitor.user_id, visitor.device_id, form.get("name", "").strip()[:32] or visitor.name
+    )
+    try:
+        answer = await request.app[SCANNER].scan(None, scan_input(token, visitor, form, ip))
+        if answer.body.status == "token":
+            assert answer.body.join_token is not None
+            await request.app[JOINER].join(
+                answer.tenant_id, answer.body.join_token, visitor.user_id, visitor.device_id
+            )
+            response = result_page(lang, "joined", answer.body.group.name, visitor, 201)
+        elif answer.body.status == "member":
+            response = result_page(lang, "already", answer.body.group.name, visitor)
+        else:
+            response = result_page(lang, "pending", answer.body.group.name, visitor, 202)
+    except Problem as problem:
+        if problem.code in _DEAD:
+            return _as_page(lang, problem)
+        response = form_page(
+            lang,
+            view,
+            visitor,
+            cookies.csrf(visitor, token),
+            request.app[CLOCK](),
+            error=problem,
+            entered=form,
+        )
+    cookies.write(response, visitor)
+    return response

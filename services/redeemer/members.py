@@ -1,0 +1,36 @@
+"""A member leaving a group: the seat is free again."""
+
+from __future__ import annotations
+
+import uuid
+
+from shared.events.redeemer import MemberLeft
+from shared.http.problems import Problem
+from shared.ids import uuid7
+from shared.store.unit_of_work import Outbox
+
+_LEAVE = """
+DELETE FROM memberships m USING groups g
+WHERE m.group_id = $1 AND m.user_id = $2 AND g.group_id = m.group_id AND g.tenant_id = $3
+RETURNING m.verification
+"""
+
+
+async def leave(outbox: Outbox, tenant_id: uuid.UUID, group_id: uuid.UUID, user_id: str) -> None:
+    async with outbox.unit() as uow:
+        verification = await uow.conn.fetchval(_LEAVE, group_id, user_id, tenant_id)
+        if verification is None:
+            raise Problem("not_found", f"{user_id!r} is not a member of group {group_id}")
+        await uow.conn.execute(
+            "UPDATE groups SET members = members - 1, "
+            "verified_joins = verified_joins - $2 WHERE group_id = $1",
+            group_id,
+            0 if verification == "none" else 1,
+        )
+        uow.record(
+            MemberLeft(group_id=group_id, user_id=user_id, verification=verification),
+            stream_id=f"leave:{uuid7()}",
+            version=1,
+            tenant_id=tenant_id,
+            key=str(group_id),
+        )

@@ -1,0 +1,43 @@
+"""The client's IP address: the connection's peer, unless a trusted proxy forwarded it.
+
+`X-Forwarded-For` is read right to left, skipping addresses of trusted proxies; the first
+one that is not trusted is the client. Without a trusted peer the header is ignored, so a
+caller cannot choose its own address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+from aiohttp import web
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str) -> list[Network]:
+    return [
+        ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()
+    ]
+
+
+def _address(text: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(text.strip().strip("[]").split("%")[0])
+    except ValueError:
+        return None
+
+
+def client_ip(request: web.Request, trusted: Sequence[Network]) -> IPAddress | None:
+    peer = _address(request.remote or "")
+    if peer is None or not any(peer in net for net in trusted):
+        return peer
+    hops = [h for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            return peer
+        if not any(address in net for net in trusted):
+            return address
+    return peer
