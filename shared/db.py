@@ -38,7 +38,25 @@ async def migrate_database(dsn: str, migrations: list[migrate.Migration]) -> Non
         await conn.close()
 
 
+class PooledConnection(asyncpg.Connection):
+    """A pooled connection released without asyncpg's reset query.
+
+    asyncpg resets every connection it takes back (RESET ALL, UNLISTEN *, unlock advisory
+    locks…): one more round trip for each acquire. Our pooled connections keep no session
+    state (advisory locks are taken only on dedicated connections, never pooled ones), so
+    there is nothing to reset; an open transaction is still rolled back by the pool."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=60)
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        command_timeout=60,
+        connection_class=PooledConnection,
+    )
     assert pool is not None
     return pool

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
@@ -16,5 +17,21 @@ def configure_logging(level: str) -> None:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
+def _event_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:  # not on Windows: the standard loop serves, more slowly
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def serve(app: web.Application, host: str, port: int) -> None:
-    web.run_app(app, host=host, port=port, print=None, access_log=None, shutdown_timeout=10)
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=10,
+        loop=_event_loop(),
+    )

@@ -36,7 +36,8 @@ from services.redeemer.sweeper import Sweeper
 from shared.clock import Clock, utcnow
 from shared.config import Settings, require
 from shared.db import create_pool, migrate_database
-from shared.http.auth import Principal, auth_middleware
+from shared.http.admission import admission_middleware
+from shared.http.auth import CachedKeys, Principal, auth_middleware
 from shared.http.background import background
 from shared.http.clientip import parse_networks
 from shared.http.endpoints import openapi_route
@@ -53,6 +54,7 @@ from shared.store.unit_of_work import Outbox
 log = logging.getLogger(__name__)
 
 MAX_BODY = 16 * 1024
+POOL_SIZE = 30  # also how many scans and joins are decided at once (shared/http/admission.py)
 
 
 def migrations() -> list[migrate.Migration]:
@@ -88,12 +90,15 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     app[CLOCK] = clock
     app[TRUSTED] = parse_networks(settings.trusted_proxies)
     app[COOKIES] = Cookies(cookie_secret)
-    relay = Relay(dsn, settings.redeemer_log, settings.kafka)
+    # A scan commits an event each: seal them in batches of up to 20 ms (the issuer learns
+    # counters a little later; nothing waits on this log as scans wait on the issuer's).
+    relay = Relay(dsn, settings.redeemer_log, settings.kafka, linger=0.02)
     app[RELAY] = relay
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         await migrate_database(dsn, migrations())
-        pool = await create_pool(dsn, max_size=30)
+        # Scans arrive in bursts: keep connections ready rather than open them under load.
+        pool = await create_pool(dsn, min_size=10, max_size=POOL_SIZE)
         async with pool.acquire() as conn:
             await ensure_log(conn, settings.redeemer_log)
         app[POOL] = pool
@@ -145,8 +150,13 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             )
         return Principal(row["tenant_id"], row["key_id"], frozenset(row["scopes"])) if row else None
 
+    # The scan path authenticates every request: keys are kept for a second (docs/api.md).
     app.middlewares.extend(
-        [auth_middleware(lookup, log_token), idempotency_middleware(lambda app: app[POOL])]
+        [
+            admission_middleware(POOL_SIZE, ("/v1/scans", "/v1/joins", "/j/")),
+            auth_middleware(CachedKeys(lookup), log_token),
+            idempotency_middleware(lambda app: app[POOL]),
+        ]
     )
     endpoints = api.copy()
     register_log(endpoints, POOL, settings.redeemer_log)

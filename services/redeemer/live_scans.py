@@ -16,19 +16,21 @@ from typing import TYPE_CHECKING
 import asyncpg
 import msgspec
 
-from services.redeemer.scans import Answer, Refused, ScanInput, Subject
+from services.redeemer.scans import Answer, Moved, Refused, ScanInput, Subject
 from shared.events.issuer import RouteRule
 from shared.http.problems import Problem
 
 if TYPE_CHECKING:
     from services.redeemer.scans import Scanner
 
-_LIVE = "SELECT * FROM live_codes WHERE live_code_id = $1"
+_LIVE = "SELECT *, now() AS db_now FROM live_codes WHERE live_code_id = $1"
 _MEMBER_OF_ANY = """
 SELECT group_id, joined_at FROM memberships WHERE group_id = ANY($1) AND user_id = $2
 ORDER BY joined_at LIMIT 1
 """
-_HELD_IN_ANY = "SELECT group_id FROM join_tokens WHERE group_id = ANY($1) AND user_id = $2 LIMIT 1"
+_HELD_IN_ANY = (
+    "SELECT group_id, scan_id FROM join_tokens WHERE group_id = ANY($1) AND user_id = $2 LIMIT 1"
+)
 _FILL = """
 SELECT group_id FROM groups WHERE group_id = ANY($1)
 ORDER BY members + reserved, array_position($1, group_id)
@@ -43,13 +45,23 @@ def _matches(rule: RouteRule, attributes: dict[str, list[str]]) -> bool:
 
 
 async def _candidates(scanner: Scanner, live: asyncpg.Record, scan: ScanInput) -> list[uuid.UUID]:
-    groups: list[uuid.UUID] = list(live["group_ids"])
+    async with scanner.pool.acquire() as conn:
+        # A group the issuer opened a moment ago may not be projected yet: not a candidate.
+        known = {
+            r["group_id"]
+            for r in await conn.fetch(
+                "SELECT group_id FROM groups WHERE group_id = ANY($1)", live["group_ids"]
+            )
+        }
+    groups: list[uuid.UUID] = [g for g in live["group_ids"] if g in known]
+    if not groups:
+        return []
     strategy = live["strategy"]
     if strategy == "by_attribute":
         rules = msgspec.json.decode(live["rules"], type=list[RouteRule])
         for rule in rules:
             if _matches(rule, scan.attributes):
-                return [rule.group_id]
+                return [rule.group_id] if rule.group_id in known else []
         return groups  # no rule matches: fill in order
     if strategy == "round_robin":
         async with scanner.pool.acquire() as conn:
@@ -80,27 +92,29 @@ async def scan_live_code(scanner: Scanner, subject: Subject, scan: ScanInput) ->
             raise Refused("code_revoked", "this live code was revoked by its owner")
         async with scanner.pool.acquire() as conn:
             member = await conn.fetchrow(_MEMBER_OF_ANY, groups, subject.user_id)
-            held = await conn.fetchval(_HELD_IN_ANY, groups, subject.user_id)
+            held = await conn.fetchrow(_HELD_IN_ANY, groups, subject.user_id)
         if member is not None:
             return await scanner.found_member(
                 replace(subject, group_id=member["group_id"]), member["joined_at"]
             )
         # A person holding an unredeemed token for one of the groups keeps that seat.
-        candidates = [held] if held is not None else await _candidates(scanner, live, scan)
+        candidates = (
+            [held["group_id"]] if held is not None else await _candidates(scanner, live, scan)
+        )
         for group_id in candidates:
             try:
-                async with scanner.outbox.unit() as uow:
-                    return await scanner.hand_out_token(
-                        uow,
-                        replace(subject, group_id=group_id),
-                        group_id,
-                        scan,
-                        cap=live["switch_at"],
-                    )
+                return await scanner.hand_out_token(
+                    replace(subject, group_id=group_id),
+                    group_id,
+                    scan,
+                    held=held["scan_id"] if held is not None else None,
+                    db_now=live["db_now"],
+                    cap=live["switch_at"],
+                )
             except Refused as refused:
                 if refused.reason != "group_full":
                     raise
-            except asyncpg.UniqueViolationError:
+            except (asyncpg.UniqueViolationError, Moved):
                 continue  # the same person, at the same moment: try the next
         # auto_create will open another group: worth retrying in a second.
         more = live["max_groups"] is not None and len(groups) < live["max_groups"]

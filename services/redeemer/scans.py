@@ -14,6 +14,7 @@ import hashlib
 import ipaddress
 import secrets
 import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,9 +36,12 @@ from shared.events.redeemer import (
 from shared.http.clientip import IPAddress
 from shared.http.problems import Problem
 from shared.ids import uuid7
+from shared.store.eventstore import Pending, event_values
 from shared.store.unit_of_work import Outbox, UnitOfWork
 
 ATTEMPTS = 5
+PER_CODE_IN_FLIGHT = 2  # scans of one code in the database at once, per replica
+KEY_PATIENCE = 1.0  # seconds an unknown signing key is waited for, even when caught up
 ATTEMPT_WINDOW = timedelta(minutes=10)
 LARGE_GROUP, VERIFIED_JOINS_NEEDED = 100, 3  # WeChat's rule for large personal groups
 
@@ -85,55 +89,33 @@ class Subject:
 _KEY = "SELECT tenant_id, public_key FROM signing_keys WHERE key_id = $1"
 _CONTEXT = """
 SELECT c.*, g.name AS group_name, g.members, g.reserved, g.max_members, g.profile,
-       g.timezone, g.verified_joins, m.joined_at AS member_since
+       g.timezone, g.verified_joins, m.joined_at AS member_since, t.scan_id AS held_scan_id,
+       now() AS db_now
 FROM codes c JOIN groups g ON g.group_id = c.group_id
 LEFT JOIN memberships m ON m.group_id = c.group_id AND m.user_id = $2
+LEFT JOIN join_tokens t ON t.group_id = c.group_id AND t.user_id = $2
 WHERE c.code_id = $1
-"""
-_COUNT_SCAN = """
-UPDATE codes SET scans_used = scans_used + 1
-WHERE code_id = $1 AND status = 'active' AND (expires_at IS NULL OR expires_at > $2)
-  AND (not_before IS NULL OR not_before <= $2) AND (max_scans IS NULL OR scans_used < max_scans)
-RETURNING scans_used
 """
 _WHY_NOT = """
 SELECT status, expires_at IS NOT NULL AND expires_at <= $2 AS expired,
        not_before IS NOT NULL AND not_before > $2 AS early
 FROM codes WHERE code_id = $1
 """
-_COUNT_DAY = """
-INSERT INTO code_daily_scans (code_id, day, scans) VALUES ($1, $2, 1)
-ON CONFLICT (code_id, day) DO UPDATE SET scans = code_daily_scans.scans + 1
-WHERE code_daily_scans.scans < $3
-RETURNING scans
-"""
-_HELD = """
-SELECT token_hash, scan_id FROM join_tokens WHERE group_id = $1 AND user_id = $2 FOR UPDATE
-"""
-_REISSUE = """
-UPDATE join_tokens SET token_hash = $3, scan_id = $4, code_id = $5, live_code_id = $6,
-       device_id = $7, verification = $8, bind_device = $9,
-       expires_at = now() + make_interval(secs => $10)
-WHERE group_id = $1 AND user_id = $2
-RETURNING expires_at
-"""
-RESERVE = """
-UPDATE groups SET reserved = reserved + 1
-WHERE group_id = $1 AND members + reserved < least(max_members, coalesce($2, max_members))
-RETURNING group_id, name, members, max_members
-"""
-_ISSUE = """
-INSERT INTO join_tokens (token_hash, scan_id, tenant_id, group_id, code_id, live_code_id,
-                         user_id, device_id, verification, bind_device, expires_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + make_interval(secs => $11))
-RETURNING expires_at
-"""
+# A scan's writes, in one call (migrations/0003_scan_functions.sql): this person's token,
+# fact and event first, then the code's counter and the group's seat, locked only for the
+# call and its commit. Refusals come back as SQLSTATE QM001 to QM004.
+_ACCEPT = "SELECT * FROM qunma_accept_scan(" + ", ".join(f"${i}" for i in range(1, 29)) + ")"
+_COUNT = "SELECT qunma_count_scan($1, $2, $3, $4)"
 GROUP = "SELECT group_id, name, members, max_members FROM groups WHERE group_id = $1"
 _FACT = """
 INSERT INTO scan_facts (scan_id, tenant_id, code_id, live_code_id, group_id, channel, outcome,
                         reason, at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 """
+
+
+class Moved(Exception):
+    """The person's token changed between reading the scan's context and writing."""
 
 
 class Refused(Exception):
@@ -174,6 +156,12 @@ class Scanner:
         self.propagated = propagated
         self.clock = clock
         self.propagation_wait = propagation_wait
+        self._keys: dict[str, asyncpg.Record] = {}
+        self._verified: dict[str, tuple[codetoken.CodeToken, uuid.UUID]] = {}
+        # Held only while a scan of that code is in flight (weak values).
+        self._gates: weakref.WeakValueDictionary[uuid.UUID, asyncio.Semaphore] = (
+            weakref.WeakValueDictionary()
+        )
 
     # -- the entry point ---------------------------------------------------------------
 
@@ -213,15 +201,38 @@ class Scanner:
     ) -> tuple[codetoken.CodeToken, uuid.UUID]:
         """The token in `payload` and its tenant, if its signature verifies; else invalid_code.
         With `tenant_id`, another tenant's code is answered exactly as one that does not exist."""
+        text = codetoken.token_from_payload(payload)
+        known = self._verified.get(text)
+        if known is not None:
+            token, owner = known
+            if tenant_id is not None and owner != tenant_id:
+                raise Problem("invalid_code", "no such code")
+            return token, owner
         try:
-            token = codetoken.parse(codetoken.token_from_payload(payload))
+            token = codetoken.parse(text)
         except codetoken.InvalidToken as exc:
             raise Problem("invalid_code", f"this is not a qunma code: {exc}") from None
-        key = await self.poll(_KEY, token.key_id, give_up=self.propagated)
+        key = self._keys.get(token.key_id)
+        if key is None:
+            # "Caught up" means nothing Kafka holds is missing here, not that a key committed
+            # a moment ago is published yet: give a new key a second before calling it unknown.
+            patience = asyncio.get_running_loop().time() + KEY_PATIENCE
+
+            def gone() -> bool:
+                return self.propagated() and asyncio.get_running_loop().time() > patience
+
+            key = await self.poll(_KEY, token.key_id, give_up=gone)
+            if key is not None:  # public keys never change: keep them for the process
+                self._keys[token.key_id] = key
         if key is None:
             raise Problem("invalid_code", "the code is signed by a key this service does not know")
         if not token.verify(key["public_key"]):
             raise Problem("invalid_code", "the code's signature does not verify")
+        # One printed code is scanned by many people: verify its signature once. (Only a
+        # verified token is kept; its fields and its key can never change.)
+        if len(self._verified) >= 10_000:
+            self._verified.clear()
+        self._verified[text] = (token, key["tenant_id"])
         if tenant_id is not None and key["tenant_id"] != tenant_id:
             raise Problem("invalid_code", "no such code")
         return token, key["tenant_id"]
@@ -371,143 +382,139 @@ class Scanner:
             attempts_left=max(0, ATTEMPTS - counted),
         )
 
-    async def _count(self, uow: UnitOfWork, ctx: asyncpg.Record) -> Any:
-        """Count the scan against max_scans and the daily cap; returns the local day."""
-        now = self.clock()
-        if await uow.conn.fetchval(_COUNT_SCAN, ctx["code_id"], now) is None:
-            why = await uow.conn.fetchrow(_WHY_NOT, ctx["code_id"], now)
-            assert why is not None  # codes are never deleted
-            if why["early"]:
-                raise Refused("code_not_active", "this code is not valid yet")
-            if why["expired"]:
-                raise Refused("code_expired", "this code has expired; ask for a new one")
-            if why["status"] != "active":
-                raise Refused(f"code_{why['status']}", f"this code was {why['status']}")
-            raise Refused(
-                "scan_limit_reached", "this code has been scanned as many times as it allows"
-            )
-        day = checks.local_day(now, ctx["timezone"])
-        if (
-            ctx["daily_scan_limit"] is not None
-            and await uow.conn.fetchval(_COUNT_DAY, ctx["code_id"], day, ctx["daily_scan_limit"])
-            is None
-        ):
-            wait = checks.seconds_to_local_midnight(now, ctx["timezone"])
-            raise Refused(
+    async def _refusal(self, exc: asyncpg.PostgresError, code: asyncpg.Record | None) -> Exception:
+        """What a refusal raised by the scan functions means for this scan."""
+        state = getattr(exc, "sqlstate", None)
+        if state == "QM001" and code is not None:
+            return await self._not_counted(code["code_id"])
+        if state == "QM002" and code is not None:
+            wait = checks.seconds_to_local_midnight(self.clock(), code["timezone"])
+            return Refused(
                 "daily_limit_reached",
                 "this code has been scanned as many times today as it allows",
                 {"Retry-After": str(wait)},
             )
-        return day
+        if state == "QM003":
+            return Refused("group_full", "the group has no free seat")
+        if state == "QM004":
+            return Moved()
+        return exc
+
+    async def _not_counted(self, code_id: uuid.UUID) -> Refused:
+        async with self.pool.acquire() as conn:
+            why = await conn.fetchrow(_WHY_NOT, code_id, self.clock())
+        assert why is not None  # codes are never deleted
+        if why["early"]:
+            return Refused("code_not_active", "this code is not valid yet")
+        if why["expired"]:
+            return Refused("code_expired", "this code has expired; ask for a new one")
+        if why["status"] != "active":
+            return Refused(f"code_{why['status']}", f"this code was {why['status']}")
+        return Refused(
+            "scan_limit_reached", "this code has been scanned as many times as it allows"
+        )
 
     async def _accept(
         self, subject: Subject, ctx: asyncpg.Record, mode: str, scan: ScanInput
     ) -> Answer:
         for attempt in range(3):
             try:
-                async with self.outbox.unit() as uow:
-                    day = await self._count(uow, ctx)
-                    return await self.hand_out_token(
-                        uow,
-                        subject,
-                        ctx["group_id"],
-                        scan,
-                        verification=mode,
-                        bind_device=ctx["bind_device"],
-                        day=day,
-                    )
-            except asyncpg.UniqueViolationError:
-                # The same person scanned twice at once; the second pass reissues instead.
+                return await self.hand_out_token(
+                    subject,
+                    ctx["group_id"],
+                    scan,
+                    held=ctx["held_scan_id"],
+                    db_now=ctx["db_now"],
+                    verification=mode,
+                    bind_device=ctx["bind_device"],
+                    code=ctx,
+                )
+            except (asyncpg.UniqueViolationError, Moved):
+                # The same person scanned twice at once: read again, then reissue.
                 if attempt == 2:
                     raise
+                ctx = (
+                    await self.poll(_CONTEXT, ctx["code_id"], subject.user_id, give_up=lambda: True)
+                    or ctx
+                )
         raise AssertionError("unreachable")
 
     async def hand_out_token(
         self,
-        uow: UnitOfWork,
         subject: Subject,
         group_id: uuid.UUID,
         scan: ScanInput,
         *,
+        held: uuid.UUID | None,
+        db_now: datetime,
         verification: str = "none",
         bind_device: bool = False,
-        day: Any = None,
+        code: asyncpg.Record | None = None,
         cap: int | None = None,
     ) -> Answer:
-        """Reserve a seat (or take over the person's own unredeemed one) and record it."""
-        conn = uow.conn
+        """Reserve a seat (or take over the person's own unredeemed one), count the scan and
+        record it, in one call. The token's 15 s start from the database's clock as the
+        scan's context read it."""
         join_token = b64url(secrets.token_bytes(32))
-        digest = token_hash(join_token)
-        held = await conn.fetchrow(_HELD, group_id, subject.user_id)
-        if held is not None:
-            expires_at = await conn.fetchval(
-                _REISSUE,
-                group_id,
-                subject.user_id,
-                digest,
-                subject.scan_id,
-                subject.code_id,
-                subject.live_code_id,
-                scan.device_id,
-                verification,
-                bind_device,
-                self.token_ttl,
-            )
-            await conn.execute(
-                "INSERT INTO spent_tokens (token_hash, scan_id, tenant_id, group_id, user_id, "
-                "outcome) VALUES ($1, $2, $3, $4, $5, 'superseded')",
-                held["token_hash"],
-                held["scan_id"],
+        expires_at = db_now + timedelta(seconds=self.token_ttl)
+        now = self.clock()
+        day = checks.local_day(now, code["timezone"]) if code is not None else None
+        event = event_values(
+            self.outbox.log,
+            Pending(
+                ScanAccepted(
+                    scan_id=subject.scan_id,
+                    code_id=subject.code_id,
+                    group_id=group_id,
+                    user_id=subject.user_id,
+                    device_id=scan.device_id,
+                    token_expires_at=expires_at,
+                    replaces_scan_id=held,
+                    live_code_id=subject.live_code_id,
+                    day=day,
+                ),
+                f"scan:{subject.scan_id}",
+                1,
                 subject.tenant_id,
-                group_id,
-                subject.user_id,
-            )
-            group = await conn.fetchrow(GROUP, group_id)
-        else:
-            group = await conn.fetchrow(RESERVE, group_id, cap)
-            if group is None:
-                raise Refused("group_full", "the group has no free seat")
-            expires_at = await conn.fetchval(
-                _ISSUE,
-                digest,
-                subject.scan_id,
-                subject.tenant_id,
-                group_id,
-                subject.code_id,
-                subject.live_code_id,
-                subject.user_id,
-                scan.device_id,
-                verification,
-                bind_device,
-                self.token_ttl,
-            )
-        self._record(
-            uow,
-            subject,
-            ScanAccepted(
-                scan_id=subject.scan_id,
-                code_id=subject.code_id,
-                group_id=group_id,
-                user_id=subject.user_id,
-                device_id=scan.device_id,
-                token_expires_at=expires_at,
-                replaces_scan_id=held["scan_id"] if held else None,
-                live_code_id=subject.live_code_id,
-                day=day,
+                str(group_id),
             ),
+            now,
         )
-        await conn.execute(
-            _FACT,
-            subject.scan_id,
-            subject.tenant_id,
-            subject.code_id,
-            subject.live_code_id,
-            group_id,
-            subject.channel,
-            "accepted",
-            None,
-            uow.now,
-        )
+        # Scans of one code (or one live code's group) queue on that code's row in the
+        # database anyway; letting dozens wait there at once halves throughput (the lock
+        # holder's commit competes with every waiter). A per-replica gate keeps it to a few.
+        gate_key = subject.code_id or group_id
+        gate = self._gates.get(gate_key)
+        if gate is None:
+            gate = self._gates[gate_key] = asyncio.Semaphore(PER_CODE_IN_FLIGHT)
+        try:
+            async with gate, self.pool.acquire() as conn:
+                group = await conn.fetchrow(
+                    _ACCEPT,
+                    token_hash(join_token),
+                    subject.scan_id,
+                    subject.tenant_id,
+                    group_id,
+                    subject.code_id,
+                    subject.live_code_id,
+                    subject.user_id,
+                    scan.device_id,
+                    verification,
+                    bind_device,
+                    expires_at,
+                    subject.channel,
+                    now,
+                    held,
+                    now,
+                    day,
+                    code["daily_scan_limit"] if code is not None else None,
+                    cap,
+                    *event,
+                )
+        except asyncpg.PostgresError as exc:
+            raise await self._refusal(exc, code) from None
+        if self.outbox.on_commit is not None:
+            self.outbox.on_commit()
         return Answer(
             200,
             ScanOut(
@@ -538,15 +545,17 @@ class Scanner:
                 subject.tenant_id,
             )
         request_id = uuid7()
+        now = self.clock()
+        day = checks.local_day(now, ctx["timezone"])
         try:
             async with self.outbox.unit() as uow:
-                day = await self._count(uow, ctx)
                 full = await uow.conn.fetchval(
                     "SELECT members + reserved >= max_members FROM groups WHERE group_id = $1",
                     ctx["group_id"],
                 )
                 if full:
                     raise Refused("group_full", "the group has no free seat")
+                await uow.conn.execute(_COUNT, ctx["code_id"], now, day, ctx["daily_scan_limit"])
                 await uow.conn.execute(
                     "INSERT INTO join_requests (request_id, scan_id, tenant_id, group_id, "
                     "code_id, user_id, mode, real_name, created_at) "
@@ -591,6 +600,8 @@ class Scanner:
                 )
         except asyncpg.UniqueViolationError:
             return await self._request(subject, ctx, mode, scan)  # asked twice at once
+        except asyncpg.PostgresError as exc:
+            raise await self._refusal(exc, ctx) from None
         return Answer(
             202,
             ScanOut(status="pending", group=group_summary(group), join_request_id=request_id),

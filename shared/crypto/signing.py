@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -60,9 +61,14 @@ def _context(key_id: str) -> bytes:
     return b"qunma-signing-key:" + key_id.encode()
 
 
+@lru_cache(maxsize=4096)
+def _public_key(public_b64: str) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(unb64url(public_b64))
+
+
 def verify(public_b64: str, signature: bytes, message: bytes) -> bool:
     try:
-        Ed25519PublicKey.from_public_bytes(unb64url(public_b64)).verify(signature, message)
+        _public_key(public_b64).verify(signature, message)
     except (InvalidSignature, ValueError):
         return False
     return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -34,6 +35,31 @@ class Principal:
 
 KeyLookup = Callable[[str], Awaitable[Principal | None]]
 PRINCIPAL = web.RequestKey("principal", Principal)
+
+
+class CachedKeys:
+    """API-key lookups kept for `ttl` seconds, so a busy service does not query the key of
+    every request. A revoked key stays usable here for at most `ttl` seconds more. Only
+    keys that exist are kept: random keys cannot fill the memory."""
+
+    def __init__(self, lookup: KeyLookup, ttl: float = 1.0) -> None:
+        self._lookup = lookup
+        self._ttl = ttl
+        self._known: dict[str, tuple[float, Principal]] = {}
+
+    async def __call__(self, key_hash: str) -> Principal | None:
+        now = time.monotonic()
+        hit = self._known.get(key_hash)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        found = await self._lookup(key_hash)
+        if found is None:
+            self._known.pop(key_hash, None)
+        else:
+            if len(self._known) > 10_000:
+                self._known.clear()
+            self._known[key_hash] = (now, found)
+        return found
 
 
 def new_api_key() -> str:

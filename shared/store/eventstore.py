@@ -60,6 +60,23 @@ class ConcurrencyConflict(Exception):
         self.stream_id = stream_id
 
 
+# One event as the ten values of the events table's columns, for a statement (or a
+# function, as the redeemer's scan) that inserts it alongside other rows.
+def event_values(log: LogSpec, pending: Pending, occurred_at: datetime) -> tuple[object, ...]:
+    return (
+        uuid7(),
+        pending.event.type_name(),
+        pending.event.SCHEMA,
+        pending.tenant_id,
+        pending.stream_id,
+        pending.stream_version,
+        occurred_at,
+        pending.key,
+        log.partition_for(pending.key),
+        encode_data(pending.event),
+    )
+
+
 _INSERT = """
 INSERT INTO events (event_id, type, schema, tenant_id, stream_id, stream_version,
                     occurred_at, kafka_key, partition, data)

@@ -60,8 +60,10 @@ class Relay:
         batch: int = 1000,
         idle_wait: float = 0.02,
         probe_interval: float = 1.0,
+        linger: float = 0.0,
     ) -> None:
         self.dsn = dsn
+        self.linger = linger
         self.log = log_spec
         self.kafka = kafka
         self.batch = batch
@@ -130,6 +132,8 @@ class Relay:
                     next_probe = now + self.probe_interval
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.idle_wait)
+                    # Woken by a commit: let a few more arrive, and seal them in one batch.
+                    await asyncio.sleep(self.linger)
         finally:
             with suppress(Exception):
                 await probe.stop()

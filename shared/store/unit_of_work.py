@@ -14,7 +14,13 @@ import asyncpg
 from shared.clock import Clock, utcnow
 from shared.dbtypes import Conn
 from shared.events import Event
-from shared.store.eventstore import ConcurrencyConflict, LogSpec, Pending, Recorded, append
+from shared.store.eventstore import (
+    ConcurrencyConflict,
+    LogSpec,
+    Pending,
+    Recorded,
+    append,
+)
 
 T = TypeVar("T")
 
