@@ -1,92 +1,139 @@
 """What the issuer learns from the redeemer's log: live counters, and auto_create.
 
 Applied by the issuer's follower inside the transaction that also moves its tracking row,
-so each redeemer event counts once. Opening the next group of a full live code happens in
-that same transaction: the reaction is exactly once, like the counting.
+so each redeemer event counts once. Counters are summed over a batch and written once per
+table (a busy code gets one UPDATE a batch, not one a scan). Opening the next group of a
+full live code happens in that same transaction: the reaction is exactly once too.
 """
 
 from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from services.issuer.handlers.live_codes import open_next_group
 from shared.clock import Clock
 from shared.dbtypes import Conn
 from shared.events import Envelope, Event
-from shared.events.redeemer import MemberJoined, MemberLeft, ScanAccepted, ScanRejected
+from shared.events.redeemer import (
+    JoinRequested,
+    MemberJoined,
+    MemberLeft,
+    ScanAccepted,
+    ScanRejected,
+)
 from shared.store.eventstore import LogSpec
 from shared.store.unit_of_work import Projector, UnitOfWork
 
 
+@dataclass
+class _Tally:
+    used: int = 0
+    rejected: int = 0
+    joins: int = 0
+    last: datetime | None = None
+
+
 class RedeemerCounters:
-    def __init__(self, log: LogSpec, clock: Clock, projector: Projector, wake: object) -> None:
+    def __init__(
+        self, log: LogSpec, clock: Clock, projector: Projector, wake: Callable[[], None]
+    ) -> None:
         self.log = log
         self.clock = clock
         self.projector = projector
         self.wake = wake
+        self.begin()
+
+    def begin(self) -> None:
+        self._codes: dict[uuid.UUID, _Tally] = defaultdict(_Tally)
+        self._days: dict[tuple[uuid.UUID, date], int] = defaultdict(int)
+        self._live: dict[uuid.UUID, _Tally] = defaultdict(_Tally)
+        self._groups: dict[uuid.UUID, list[int]] = defaultdict(lambda: [0, 0])
 
     async def apply(self, conn: Conn, envelope: Envelope, event: Event) -> None:
-        if isinstance(event, ScanAccepted):
-            await self._accepted(conn, envelope, event)
-        elif isinstance(event, ScanRejected):
-            await self._rejected(conn, event)
-        elif isinstance(event, MemberJoined):
-            await conn.execute(
-                "UPDATE groups SET members = members + 1, "
-                "verified_joins = verified_joins + $2 WHERE group_id = $1",
-                event.group_id,
-                0 if event.verification == "none" else 1,
-            )
+        if isinstance(event, ScanAccepted | JoinRequested):
             if event.code_id:
-                await conn.execute(
-                    "UPDATE codes SET joins = joins + 1 WHERE code_id = $1", event.code_id
-                )
+                tally = self._codes[event.code_id]
+                tally.used += 1
+                tally.last = max(filter(None, (tally.last, envelope.occurred_at)))
+                if event.day is not None:
+                    self._days[(event.code_id, event.day)] += 1
             if event.live_code_id:
-                await conn.execute(
-                    "UPDATE live_codes SET joins = joins + 1 WHERE live_code_id = $1",
-                    event.live_code_id,
-                )
+                self._live[event.live_code_id].used += 1
+        elif isinstance(event, ScanRejected):
+            if event.code_id:
+                self._codes[event.code_id].rejected += 1
+            if event.live_code_id:
+                self._live[event.live_code_id].rejected += 1
+                if event.reason == "group_full" and event.groups_seen:
+                    await self._open_next_group(conn, event.live_code_id, event.groups_seen)
+        elif isinstance(event, MemberJoined):
+            self._groups[event.group_id][0] += 1
+            self._groups[event.group_id][1] += event.verification != "none"
+            if event.code_id:
+                self._codes[event.code_id].joins += 1
+            if event.live_code_id:
+                self._live[event.live_code_id].joins += 1
         elif isinstance(event, MemberLeft):
-            await conn.execute(
-                "UPDATE groups SET members = greatest(members - 1, 0), "
-                "verified_joins = greatest(verified_joins - $2, 0) WHERE group_id = $1",
-                event.group_id,
-                0 if event.verification == "none" else 1,
-            )
+            self._groups[event.group_id][0] -= 1
+            self._groups[event.group_id][1] -= event.verification != "none"
 
-    async def _accepted(self, conn: Conn, envelope: Envelope, event: ScanAccepted) -> None:
-        if event.code_id:
-            await conn.execute(
-                "UPDATE codes SET scans_used = scans_used + 1, last_scan_at = $2 "
-                "WHERE code_id = $1",
-                event.code_id,
-                envelope.occurred_at,
-            )
-            if event.day is not None:
-                await conn.execute(
-                    "INSERT INTO code_daily_scans (code_id, day, scans) VALUES ($1, $2, 1) "
-                    "ON CONFLICT (code_id, day) DO UPDATE SET scans = code_daily_scans.scans + 1",
-                    event.code_id,
-                    event.day,
-                )
-        if event.live_code_id:
-            await conn.execute(
-                "UPDATE live_codes SET scans_used = scans_used + 1 WHERE live_code_id = $1",
-                event.live_code_id,
-            )
+    async def _open_next_group(self, conn: Conn, live_code_id: uuid.UUID, seen: int) -> None:
+        uow = UnitOfWork(conn, self.clock(), self.log, self.projector)
+        if await open_next_group(uow, live_code_id, seen):
+            await uow.flush()
+            self.wake()
 
-    async def _rejected(self, conn: Conn, event: ScanRejected) -> None:
-        if event.code_id:
+    async def flush(self, conn: Conn) -> None:
+        if self._codes:
+            ids = list(self._codes)
             await conn.execute(
-                "UPDATE codes SET scans_rejected = scans_rejected + 1 WHERE code_id = $1",
-                event.code_id,
+                "UPDATE codes c SET scans_used = c.scans_used + u.used, "
+                "scans_rejected = c.scans_rejected + u.rejected, joins = c.joins + u.joins, "
+                "last_scan_at = greatest(c.last_scan_at, u.last) "
+                "FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[], $5::timestamptz[]) "
+                "AS u(code_id, used, rejected, joins, last) WHERE c.code_id = u.code_id",
+                ids,
+                [self._codes[i].used for i in ids],
+                [self._codes[i].rejected for i in ids],
+                [self._codes[i].joins for i in ids],
+                [self._codes[i].last for i in ids],
             )
-        if event.live_code_id:
+        if self._days:
+            keys = list(self._days)
             await conn.execute(
-                "UPDATE live_codes SET scans_rejected = scans_rejected + 1 WHERE live_code_id = $1",
-                event.live_code_id,
+                "INSERT INTO code_daily_scans (code_id, day, scans) "
+                "SELECT * FROM unnest($1::uuid[], $2::date[], $3::int[]) "
+                "ON CONFLICT (code_id, day) DO UPDATE "
+                "SET scans = code_daily_scans.scans + excluded.scans",
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+                [self._days[k] for k in keys],
             )
-            if event.reason == "group_full" and event.groups_seen:
-                uow = UnitOfWork(conn, self.clock(), self.log, self.projector)
-                if await open_next_group(uow, event.live_code_id, event.groups_seen):
-                    await uow.flush()
-                    if callable(self.wake):
-                        self.wake()
+        if self._live:
+            ids = list(self._live)
+            await conn.execute(
+                "UPDATE live_codes l SET scans_used = l.scans_used + u.used, "
+                "scans_rejected = l.scans_rejected + u.rejected, joins = l.joins + u.joins "
+                "FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[]) "
+                "AS u(id, used, rejected, joins) WHERE l.live_code_id = u.id",
+                ids,
+                [self._live[i].used for i in ids],
+                [self._live[i].rejected for i in ids],
+                [self._live[i].joins for i in ids],
+            )
+        if self._groups:
+            ids = list(self._groups)
+            await conn.execute(
+                "UPDATE groups g SET members = greatest(g.members + u.members, 0), "
+                "verified_joins = greatest(g.verified_joins + u.verified, 0) "
+                "FROM unnest($1::uuid[], $2::int[], $3::int[]) AS u(group_id, members, verified) "
+                "WHERE g.group_id = u.group_id",
+                ids,
+                [self._groups[i][0] for i in ids],
+                [self._groups[i][1] for i in ids],
+            )
+        self.begin()

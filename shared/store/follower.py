@@ -18,7 +18,7 @@ import logging
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import aiohttp
 import asyncpg
@@ -38,6 +38,17 @@ log = logging.getLogger(__name__)
 class Projection(Protocol):
     async def apply(self, conn: Conn, envelope: Envelope, event: Event) -> None:
         """Change the projection for one event, inside the follower's transaction."""
+
+
+@runtime_checkable
+class BatchedProjection(Projection, Protocol):
+    """A projection that gathers its changes over a batch and writes them once: `begin` at
+    the start of each batch's transaction, `flush` before it commits (a rolled-back batch
+    begins again, so nothing gathered is applied twice)."""
+
+    def begin(self) -> None: ...
+
+    async def flush(self, conn: Conn) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -248,6 +259,9 @@ class Follower:
             )
             assert row is not None
             position, head, offset = row["position"], bytes(row["hash"]), row["kafka_offset"]
+            batched = self.projection if isinstance(self.projection, BatchedProjection) else None
+            if batched is not None:
+                batched.begin()
             applied = 0
             stopped: int | None = None
             want: int | None = None
@@ -320,6 +334,15 @@ class Follower:
                     )
                 try:
                     event = envelope.event()
+                except msgspec.ValidationError as exc:
+                    # A known type whose data breaks its schema: a producer bug. Applying
+                    # around it would be wrong and skipping it forbidden: stop here.
+                    raise ChainBroken(
+                        self.source.name,
+                        partition,
+                        envelope.position,
+                        f"{envelope.type} does not match its schema: {exc}",
+                    ) from exc
                 except UnknownEventType as exc:
                     if str(exc) not in self._unknown:
                         self._unknown.add(str(exc))
@@ -334,6 +357,8 @@ class Follower:
                 if record.offset is not None:
                     offset = record.offset
                 applied += 1
+            if batched is not None and applied:
+                await batched.flush(conn)
             if applied or offset != row["kafka_offset"]:
                 await conn.execute(
                     "UPDATE tracking SET position = $3, hash = $4, kafka_offset = $5, "
