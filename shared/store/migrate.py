@@ -56,6 +56,16 @@ def load(namespace: str, package: str) -> list[Migration]:
 
 async def apply(conn: Conn, migrations: list[Migration]) -> list[Migration]:
     """Apply what is pending; returns what was applied. Safe for replicas starting at once."""
+    # The lock comes first: even `CREATE TABLE IF NOT EXISTS` races between two sessions
+    # (both see no table, one fails on the catalogue's unique index).
+    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+    try:
+        return await _apply_locked(conn, migrations)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+
+
+async def _apply_locked(conn: Conn, migrations: list[Migration]) -> list[Migration]:
     await conn.execute(
         """CREATE TABLE IF NOT EXISTS schema_migrations (
                namespace  text NOT NULL,
@@ -66,35 +76,31 @@ async def apply(conn: Conn, migrations: list[Migration]) -> list[Migration]:
                PRIMARY KEY (namespace, version))"""
     )
     applied: list[Migration] = []
-    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
-    try:
-        done = {
-            (r["namespace"], r["version"]): r["checksum"]
-            for r in await conn.fetch("SELECT namespace, version, checksum FROM schema_migrations")
-        }
-        for m in migrations:
-            known = done.get((m.namespace, m.version))
-            if known is not None:
-                if known != m.checksum:
-                    raise MigrationError(
-                        f"migration {m.namespace}/{m.version:04d}_{m.name} was edited after it "
-                        "was applied; add a new migration instead"
-                    )
-                continue
-            async with conn.transaction():
-                await conn.execute(m.sql)
-                await conn.execute(
-                    "INSERT INTO schema_migrations (namespace, version, name, checksum) "
-                    "VALUES ($1, $2, $3, $4)",
-                    m.namespace,
-                    m.version,
-                    m.name,
-                    m.checksum,
+    done = {
+        (r["namespace"], r["version"]): r["checksum"]
+        for r in await conn.fetch("SELECT namespace, version, checksum FROM schema_migrations")
+    }
+    for m in migrations:
+        known = done.get((m.namespace, m.version))
+        if known is not None:
+            if known != m.checksum:
+                raise MigrationError(
+                    f"migration {m.namespace}/{m.version:04d}_{m.name} was edited after it "
+                    "was applied; add a new migration instead"
                 )
-            log.info("applied migration %s/%04d_%s", m.namespace, m.version, m.name)
-            applied.append(m)
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+            continue
+        async with conn.transaction():
+            await conn.execute(m.sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (namespace, version, name, checksum) "
+                "VALUES ($1, $2, $3, $4)",
+                m.namespace,
+                m.version,
+                m.name,
+                m.checksum,
+            )
+        log.info("applied migration %s/%04d_%s", m.namespace, m.version, m.name)
+        applied.append(m)
     return applied
 
 

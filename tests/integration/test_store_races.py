@@ -8,6 +8,7 @@ import random
 import asyncpg
 import pytest
 
+from services.redeemer.app import migrations
 from shared.events.envelope import decode_envelope
 from shared.kafka import KafkaSettings
 from shared.store import migrate
@@ -137,3 +138,28 @@ async def test_late_commits_are_sealed_later_never_skipped(infra: Infra) -> None
         for partition, value in published:
             envelope = decode_envelope(value)
             assert by_position[(partition, envelope.position)]["body"] == value
+
+
+async def test_replicas_starting_at_once_migrate_an_empty_database_once(infra: Infra) -> None:
+    """Six processes migrate one empty database at the same moment, as replicas of a
+    service do on a first start: every one succeeds and each migration is applied once."""
+    async with infra.database() as dsn:
+        procs = [await python_module("tests.support.migrator", dsn, stdin=True) for _ in range(6)]
+        for p in procs:
+            assert p.stdout is not None
+            assert (await p.stdout.readline()).strip() == b"ready"
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write(b"go\n")
+        await asyncio.gather(*(p.stdin.drain() for p in procs if p.stdin is not None))
+        results = [await finish(p) for p in procs]
+        assert [code for code, _ in results] == [0] * 6, [text for _, text in results]
+        conn = await asyncpg.connect(dsn)
+        try:
+            rows = await conn.fetch(
+                "SELECT namespace, version, count(*) AS n FROM schema_migrations "
+                "GROUP BY namespace, version"
+            )
+        finally:
+            await conn.close()
+        assert len(rows) == len(migrations()) and all(r["n"] == 1 for r in rows)
