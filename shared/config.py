@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from shared.kafka import KafkaSettings
 from shared.store.eventstore import LogSpec
+from shared.store.sealing import CheckpointPolicy
 
 
 class ConfigError(ValueError):
@@ -41,6 +42,8 @@ class Settings:
     rate_limit_per_ip: int
     rate_limit_per_user: int
     cookie_secret: str | None
+    checkpoint_every: int
+    checkpoint_seconds: float
 
     @property
     def issuer_log(self) -> LogSpec:
@@ -49,6 +52,10 @@ class Settings:
     @property
     def redeemer_log(self) -> LogSpec:
         return LogSpec(self.redeemer_topic, self.partitions)
+
+    @property
+    def checkpoint_policy(self) -> CheckpointPolicy:
+        return CheckpointPolicy(self.checkpoint_every, self.checkpoint_seconds)
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -64,6 +71,19 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
         raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
     if not lo <= value <= hi:
         raise ConfigError(f"{name} must be between {lo} and {hi}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo:g} and {hi:g}")
     return value
 
 
@@ -110,6 +130,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         rate_limit_per_ip=_int(env, "QUNMA_RATE_LIMIT_PER_IP", 120, 0, 1_000_000),
         rate_limit_per_user=_int(env, "QUNMA_RATE_LIMIT_PER_USER", 30, 0, 1_000_000),
         cookie_secret=env.get("QUNMA_COOKIE_SECRET") or None,
+        checkpoint_every=_int(env, "QUNMA_CHECKPOINT_EVERY", 1000, 1, 1_000_000),
+        checkpoint_seconds=_float(env, "QUNMA_CHECKPOINT_SECONDS", 10.0, 0.05, 86_400),
     )
 
 

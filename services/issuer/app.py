@@ -28,10 +28,11 @@ from shared.http.health import register_health
 from shared.http.idempotency import forget_old_keys, idempotency_middleware
 from shared.http.logapi import register_log
 from shared.http.problems import problem_middleware
+from shared.http.proofapi import register_proofs
 from shared.store import migrate
 from shared.store.follower import Follower, LogClient
 from shared.store.log_setup import ensure_log
-from shared.store.relay import Relay
+from shared.store.relay import Checkpoints, Relay
 from shared.store.unit_of_work import Outbox
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,12 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[problem_middleware])
     app[SETTINGS] = settings
     app[CLOCK] = clock
-    relay = Relay(dsn, settings.issuer_log, settings.kafka)
+    relay = Relay(
+        dsn,
+        settings.issuer_log,
+        settings.kafka,
+        checkpoints=Checkpoints(settings.checkpoint_policy, kek, "issuer"),
+    )
     app[RELAY] = relay
 
     async def database(app: web.Application) -> AsyncIterator[None]:
@@ -122,6 +128,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     )
     endpoints = api.copy()
     register_log(endpoints, POOL, settings.issuer_log)
+    register_proofs(endpoints, POOL, settings.issuer_log, settings.checkpoint_seconds)
     register_health(
         endpoints,
         {"database": _database_ready, "relay": _relay_status, "counters": _counters_status},

@@ -35,6 +35,7 @@ from services.redeemer.scans import Scanner
 from services.redeemer.sweeper import Sweeper
 from shared.clock import Clock, utcnow
 from shared.config import Settings, require
+from shared.crypto.kek import Kek
 from shared.db import create_pool, migrate_database
 from shared.http.admission import admission_middleware
 from shared.http.auth import CachedKeys, Principal, auth_middleware
@@ -43,12 +44,14 @@ from shared.http.clientip import parse_networks
 from shared.http.endpoints import openapi_route
 from shared.http.health import register_health
 from shared.http.idempotency import forget_old_keys, idempotency_middleware
+from shared.http.jwks import register_log_jwks
 from shared.http.logapi import register_log
 from shared.http.problems import problem_middleware
+from shared.http.proofapi import register_proofs
 from shared.store import migrate
 from shared.store.follower import Follower, LogClient
 from shared.store.log_setup import ensure_log
-from shared.store.relay import Relay
+from shared.store.relay import Checkpoints, Relay
 from shared.store.unit_of_work import Outbox
 
 log = logging.getLogger(__name__)
@@ -81,6 +84,8 @@ async def _projection_ready(app: web.Application) -> dict[str, Any]:
 def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     dsn = require(settings.redeemer_database_url, "QUNMA_REDEEMER_DATABASE_URL")
     log_token = require(settings.log_token, "QUNMA_LOG_TOKEN")
+    # The redeemer signs its own log's checkpoints with a key sealed under the KEK.
+    kek = Kek.from_text(require(settings.kek, "QUNMA_KEK"))
     # Without its own secret, the cookie key is derived from the log token (never equal to it).
     cookie_secret = (settings.cookie_secret or "").encode() or hashlib.sha256(
         b"qunma-landing-cookie:" + log_token.encode()
@@ -92,7 +97,13 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     app[COOKIES] = Cookies(cookie_secret)
     # A scan commits an event each: seal them in batches of up to 20 ms (the issuer learns
     # counters a little later; nothing waits on this log as scans wait on the issuer's).
-    relay = Relay(dsn, settings.redeemer_log, settings.kafka, linger=0.02)
+    relay = Relay(
+        dsn,
+        settings.redeemer_log,
+        settings.kafka,
+        linger=0.02,
+        checkpoints=Checkpoints(settings.checkpoint_policy, kek, "redeemer"),
+    )
     app[RELAY] = relay
 
     async def database(app: web.Application) -> AsyncIterator[None]:
@@ -160,6 +171,8 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     )
     endpoints = api.copy()
     register_log(endpoints, POOL, settings.redeemer_log)
+    register_proofs(endpoints, POOL, settings.redeemer_log, settings.checkpoint_seconds)
+    register_log_jwks(endpoints, POOL, settings.redeemer_topic)
     register_health(endpoints, {"database": _database_ready, "projection": _projection_ready})
     app.add_routes([*endpoints.routes(), openapi_route(endpoints)])
     return app

@@ -2,7 +2,7 @@
 
 # Importing the package registers every vocabulary, so no reader can meet a known type
 # it has not registered (and mistake it for one a newer producer wrote).
-from shared.events import issuer, redeemer  # noqa: F401
+from shared.events import issuer, log, redeemer  # noqa: F401
 from shared.events.base import Event, UnknownEventType, decode_data, encode_data, event_type
 from shared.events.envelope import Envelope, SealedEvent, canonical_bytes
 

@@ -16,6 +16,8 @@ from shared.http.problems import Handler, Problem
 
 SCOPES = ("issue", "redeem", "audit", "admin")
 LOG_SCOPE = "log"  # held only by the deployment's log token (service-to-service catch-up)
+# Audit endpoints take a tenant's `audit` key (that tenant's events) or the log token (all).
+AUDIT_SCOPE = "audit"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from shared.http.auth import LOG_SCOPE, principal
+from shared.http.auth import AUDIT_SCOPE, LOG_SCOPE, principal
 from shared.http.json import read_json
 from shared.http.problems import CATALOGUE, Problem
 
@@ -110,6 +110,10 @@ class Api:
                     if scope == LOG_SCOPE:
                         if LOG_SCOPE not in who.scopes:
                             raise Problem("forbidden", "this needs the deployment's log token")
+                    elif scope == AUDIT_SCOPE and LOG_SCOPE in who.scopes:
+                        # The log token reads the whole log: it audits every tenant.
+                        if "tenant_id" in wanted:
+                            kwargs["tenant_id"] = None
                     else:
                         tenant_id: uuid.UUID = who.require(scope)
                         if "tenant_id" in wanted:

@@ -62,6 +62,12 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "group_full": (409, "Group full", "该群人数已满"),
     "rate_limited": (429, "Too many requests", "操作过于频繁，请稍后再试"),
     "join_request_decided": (409, "Join request already decided", "该入群申请已处理"),
+    # the log's proofs
+    "not_checkpointed": (
+        409,
+        "Not covered by a checkpoint yet",
+        "该事件尚未被签名检查点覆盖，请稍后重试",
+    ),
     # join tokens
     "invalid_token": (400, "Invalid join token", "无效的入群凭证"),
     "token_used": (409, "Join token used", "该入群凭证已被使用"),

@@ -14,6 +14,7 @@ import secrets
 import signal
 import sys
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,14 +44,20 @@ class UpOptions:
 
 
 def _secrets(path: Path) -> dict[str, str]:
-    """The KEK and the log token, made once and kept: the KEK seals the signing keys."""
-    if path.exists():
-        found: dict[str, str] = json.loads(path.read_text())
-        return found
-    made = {"kek": Kek.generate_text(), "log_token": "qlt_" + secrets.token_urlsafe(32)}
-    path.touch(mode=0o600)
-    path.write_text(json.dumps(made, indent=2))
-    return made
+    """The two KEKs and the log token, made once and kept: each service's KEK seals its
+    private keys (the issuer's code and log keys, the redeemer's log key)."""
+    found: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    wanted: dict[str, Callable[[], str]] = {
+        "kek": Kek.generate_text,
+        "redeemer_kek": Kek.generate_text,
+        "log_token": lambda: "qlt_" + secrets.token_urlsafe(32),
+    }
+    missing = {name: make() for name, make in wanted.items() if name not in found}
+    if missing:  # a first start, or a data directory from before a secret existed
+        found.update(missing)
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(found, indent=2))
+    return found
 
 
 async def _wait_ready(url: str, child: Child, timeout: float) -> None:
@@ -155,7 +162,10 @@ class Stack:
             "redeemer",
             [sys.executable, "-m", "qunma", "redeemer"],
             log_path=self.logs / "redeemer.log",
-            env=child_env,
+            env={
+                **child_env,
+                "QUNMA_KEK": env.get("QUNMA_REDEEMER_KEK") or keys["redeemer_kek"],
+            },
         )
         self.services = [issuer, redeemer]
         await asyncio.gather(issuer.start(), redeemer.start())
@@ -174,9 +184,16 @@ class Stack:
             "logs": str(self.logs),
             "ready_seconds": f"{time.monotonic() - started:.1f}",
         }
+        # What `qunma audit` and `qunma forget` need to reach this stack from another shell
+        # (the secrets stay in secrets.json).
+        reach = {
+            name: value
+            for name, value in child_env.items()
+            if name.startswith("QUNMA_") and name not in ("QUNMA_KEK", "QUNMA_LOG_TOKEN")
+        }
         up_json = self.data / "up.json"
         up_json.touch(mode=0o600)
-        up_json.write_text(json.dumps(summary, indent=2) + "\n")
+        up_json.write_text(json.dumps({**summary, "env": reach}, indent=2) + "\n")
         return summary
 
     async def _demo_key(self, settings: config.Settings) -> str:

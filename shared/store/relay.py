@@ -22,20 +22,36 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from shared.clock import utcnow
+from shared.crypto.kek import Kek
 from shared.dbtypes import Conn
 from shared.events.envelope import decode_envelope
 from shared.kafka import KafkaSettings, ensure_topics, producer, reader
 from shared.store.eventstore import LogSpec
-from shared.store.sealing import seal_batch
+from shared.store.log_keys import ensure_log_key
+from shared.store.sealing import Checkpointer, CheckpointPolicy, seal_batch
 
 log = logging.getLogger(__name__)
 
 
-# One index probe when idle, instead of a locking seal transaction every poll.
+# One index probe when idle, instead of a locking seal transaction every poll. A partition
+# with events after its last checkpoint is due one `seconds` after it ($1; NULL: never).
 _WORK_LEFT = """
 SELECT EXISTS (SELECT 1 FROM events WHERE position IS NULL)
-    OR EXISTS (SELECT 1 FROM log_partitions WHERE published_position < sealed_position)
+    OR EXISTS (SELECT 1 FROM log_partitions WHERE published_position < sealed_position
+                                               OR tree_size < sealed_position)
+    OR EXISTS (SELECT 1 FROM log_partitions WHERE sealed_position > checkpoint_position
+               AND checkpoint_at <= now() - make_interval(secs => $1))
 """
+
+
+@dataclass(frozen=True)
+class Checkpoints:
+    """What the relay needs to sign checkpoints: when, and the key's sealing and owner."""
+
+    policy: CheckpointPolicy
+    kek: Kek
+    service: str
 
 
 @dataclass
@@ -61,6 +77,7 @@ class Relay:
         idle_wait: float = 0.02,
         probe_interval: float = 1.0,
         linger: float = 0.0,
+        checkpoints: Checkpoints | None = None,
     ) -> None:
         self.dsn = dsn
         self.linger = linger
@@ -69,6 +86,7 @@ class Relay:
         self.batch = batch
         self.idle_wait = idle_wait
         self.probe_interval = probe_interval
+        self.checkpoints = checkpoints
         self.stats = RelayStats()
         self._wake = asyncio.Event()
 
@@ -110,6 +128,13 @@ class Relay:
 
     async def _lead(self, conn: Conn) -> None:
         await ensure_topics(self.kafka, {self.log.name: self.log.partitions})
+        signer: Checkpointer | None = None
+        if self.checkpoints is not None:
+            key = await ensure_log_key(
+                conn, self.log, self.checkpoints.kek, self.checkpoints.service, utcnow()
+            )
+            signer = Checkpointer(self.checkpoints.policy, key)
+        due_after = signer.policy.seconds if signer else None
         prod = producer(self.kafka)
         probe = reader(self.kafka, "relay-probe")
         try:
@@ -119,8 +144,8 @@ class Relay:
             next_probe = asyncio.get_running_loop().time() + self.probe_interval
             while True:
                 self._wake.clear()
-                if await conn.fetchval(_WORK_LEFT):
-                    sealed = await seal_batch(conn, self.log, self.batch)
+                if await conn.fetchval(_WORK_LEFT, due_after):
+                    sealed = await seal_batch(conn, self.log, self.batch, signer)
                     self.stats.sealed += sealed
                     published = await self._publish(conn, prod)
                     self.stats.published += published

@@ -39,13 +39,16 @@ async def _topic_complete(stack: Stack, topic: str, dsn: str, timeout: float = 6
 
 
 async def test_a_wiped_broker_is_refilled_and_the_projection_is_unchanged(infra: Infra) -> None:
-    async with started_stack(infra, own_broker=True) as stack:
+    # Checkpoints come 0.5 s after the last event, so the logs settle quickly.
+    env = {"QUNMA_CHECKPOINT_SECONDS": "0.5"}
+    async with started_stack(infra, own_broker=True, extra_env=env) as stack:
         issuer_db = stack.env["QUNMA_ISSUER_DATABASE_URL"]
         redeemer_db = stack.env["QUNMA_REDEEMER_DATABASE_URL"]
         group = await stack.create_group("Before the wipe")
         code = await stack.issue_code(group["group_id"])
         token = (await stack.scan(code["payload"], "alice")).body["join_token"]
         assert (await stack.join(token, "alice")).status == 201
+        await stack.quiet()
         await _topic_complete(stack, stack.settings.issuer_topic, issuer_db)
         await _topic_complete(stack, stack.settings.redeemer_topic, redeemer_db)
         before = await _snapshot(redeemer_db)

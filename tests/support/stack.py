@@ -108,6 +108,21 @@ class Stack:
     async def join(self, token: str, user_id: str) -> Response:
         return await self.redeemer.post("/v1/joins", {"join_token": token, "user_id": user_id})
 
+    async def quiet(self, timeout: float = 30) -> None:
+        """Until both logs are published and every partition ends with a checkpoint: no
+        checkpoint is still due, so the logs stay as they are until something happens."""
+        async with asyncio.timeout(timeout):
+            for client in (self.issuer, self.redeemer):
+                while True:
+                    heads = await client.get("/v1/log/heads", key=self.settings.log_token)
+                    if all(
+                        p["published_position"] == p["sealed_position"]
+                        and (p["checkpoint"] or {"position": 0})["position"] == p["sealed_position"]
+                        for p in heads.body["partitions"]
+                    ):
+                        break
+                    await asyncio.sleep(0.1)
+
 
 async def _ready(client: Client, child: Child, timeout: float = 60) -> None:
     async with asyncio.timeout(timeout):
@@ -166,12 +181,14 @@ async def started_stack(
             (f"redeemer{'' if i == 0 else i + 1}", "redeemer", port)
             for i, port in enumerate(replica_ports)
         ]
+        # Each service seals its private keys under its own KEK, as in production.
+        redeemer_env = {**env, "QUNMA_KEK": Kek.generate_text()}
         for name, service, port in launches:
             child = Child(
                 name,
                 [sys.executable, "-m", "qunma", service, "--port", str(port)],
                 log_path=infra.root / f"{name}-{tag}.log",
-                env=env,
+                env=env if service == "issuer" else redeemer_env,
             )
             await child.start()
             children[name] = child

@@ -46,12 +46,13 @@ def test_services_are_configured_by_environment_the_code_reads() -> None:
         assert settings.issuer_database_url
         assert settings.redeemer_database_url
         assert settings.kafka.idempotence is True
-    assert "QUNMA_KEK" in issuer["environment"]
-    assert "QUNMA_KEK" not in redeemer["environment"]  # only the issuer holds private keys
+    # Each service seals its own private keys under its own KEK.
+    assert issuer["environment"]["QUNMA_KEK"] == "${QUNMA_KEK:?set QUNMA_KEK}"
+    assert redeemer["environment"]["QUNMA_KEK"] == "${QUNMA_REDEEMER_KEK:?set QUNMA_REDEEMER_KEK}"
     assert redeemer["depends_on"]["issuer"]["condition"] == "service_healthy"
 
 
 def test_no_secret_is_written_into_compose() -> None:
     text = (ROOT / "compose.yaml").read_text()
-    for secret in ("QUNMA_KEK", "QUNMA_LOG_TOKEN", "POSTGRES_PASSWORD"):
+    for secret in ("QUNMA_KEK", "QUNMA_REDEEMER_KEK", "QUNMA_LOG_TOKEN", "POSTGRES_PASSWORD"):
         assert f"${{{secret}:?" in text, f"{secret} must come from the environment"

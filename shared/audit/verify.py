@@ -1,0 +1,433 @@
+"""Replaying one partition of a log: recompute every hash and find the first thing wrong.
+
+`PartitionCheck` is fed the partition's records in the order the log holds them (Kafka
+offset order, or an export's line order) and stops at the first problem, which it names
+by position and kind:
+
+- **edited**: a record's bytes are not the ones the chain (or the hash the relay sent with
+  it) says; or the log before a checkpoint is not the one the checkpoint signed;
+- **dropped**: a position is missing and does not come later;
+- **reordered**: a position is missing here and comes later;
+- **duplicated**: a position comes a second time;
+- **forged checkpoint**: a checkpoint whose signature does not verify with a key this log
+  trusts (shared/audit/keys.py);
+- **truncated**: the log ends before the producer's head, or with events older than any
+  checkpoint could be (the relay covers every event within `checkpoint_seconds`).
+
+Memory per partition is constant: the chain head, the Merkle frontier (one hash per level)
+and a window of the last hashes, to tell an exact duplicate from a different record.
+Checkpoint signatures are checked here when the log's keys are known in advance (a pinned
+JWKS), else handed back as claims for `keys.Trust` to check once every key is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import msgspec
+
+from shared.chain import GENESIS
+from shared.crypto.signing import unb64url
+from shared.events.log import CheckpointSealed, LogKeyAdded, checkpoint_message
+
+EDITED, DROPPED, REORDERED = "edited", "dropped", "reordered"
+DUPLICATED, FORGED, TRUNCATED = "duplicated", "forged checkpoint", "truncated"
+KINDS = (EDITED, DROPPED, REORDERED, DUPLICATED, FORGED, TRUNCATED)
+
+WINDOW = 4096  # recent hashes kept, to recognise an exact duplicate
+LOOKAHEAD = 10_000  # records searched for a missing position before calling it dropped
+
+
+class Finding(msgspec.Struct, frozen=True):
+    log: str
+    partition: int
+    position: int
+    kind: str
+    detail: str
+    where: str | None = None  # "offset 17" in a topic, "line 18" in an export
+
+
+@dataclass(frozen=True)
+class CheckpointClaim:
+    """A checkpoint whose signature is still to be checked."""
+
+    log: str
+    partition: int
+    position: int
+    key_id: str
+    signature: str
+    message: bytes
+
+
+@dataclass(frozen=True)
+class KeyClaim:
+    log: str
+    partition: int
+    position: int
+    stream_id: str
+    key: LogKeyAdded
+
+
+# Verifies (key_id, signature, message) for a log; None when its keys are not known yet.
+SignatureCheck = Callable[[str, str, bytes], bool]
+
+
+class _Light(msgspec.Struct):
+    """The envelope fields read from every record; `data` is skipped unparsed."""
+
+    log: str
+    partition: int
+    position: int
+    prev_hash: str
+    type: str
+    occurred_at: str
+
+
+class _CheckpointBody(msgspec.Struct):
+    data: CheckpointSealed
+
+
+class _KeyBody(msgspec.Struct):
+    stream_id: str
+    data: LogKeyAdded
+
+
+_light = msgspec.json.Decoder(_Light)
+_checkpoint_body = msgspec.json.Decoder(_CheckpointBody)
+_key_body = msgspec.json.Decoder(_KeyBody)
+_LEAF, _NODE = hashlib.sha256(b"\x00"), hashlib.sha256(b"\x01")
+_sha256 = hashlib.sha256
+
+# A record as a source hands it over: its bytes, where it was found (a Kafka offset or an
+# export's line number), and the hash sent with it, if any.
+Item = tuple[bytes, int, bytes | None]
+
+
+def _root(stack: list[bytes]) -> bytes:
+    if not stack:
+        return hashlib.sha256(b"").digest()
+    acc = stack[-1]
+    for node in reversed(stack[:-1]):
+        h = _NODE.copy()
+        h.update(node)
+        h.update(acc)
+        acc = h.digest()
+    return acc
+
+
+@dataclass
+class PartitionCheck:
+    log: str
+    partition: int
+    tolerate_duplicates: bool = False
+    check_signature: SignatureCheck | None = None
+    where_kind: str = "offset"  # what `where` numbers: "offset" or "line"
+
+    position: int = 0
+    head: bytes = GENESIS
+    events: int = 0  # records read, duplicates included
+    duplicates_tolerated: int = 0
+    checkpoints: int = 0
+    last_checkpoint: int = 0  # its position
+    last_tree_root: str | None = None
+    uncovered_since: str | None = None  # occurred_at of the first event after it
+    finding: Finding | None = None
+    claims: list[CheckpointClaim] = field(default_factory=list)
+    keys: list[KeyClaim] = field(default_factory=list)
+    _stack: list[bytes] = field(default_factory=list)
+    _recent: deque[bytes] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    _missing: int | None = None  # a position not found where it belonged
+    _missing_since: int = 0
+    _missing_where: int | None = None
+    _replay_until: int | None = None  # re-delivery being checked, through this position
+    _replay_next: int = 0
+    _replay_from: int = 0
+
+    @property
+    def done(self) -> bool:
+        return self.finding is not None
+
+    def _stop(self, position: int, kind: str, detail: str, where: int | None) -> None:
+        self.finding = Finding(
+            self.log,
+            self.partition,
+            position,
+            kind,
+            detail,
+            None if where is None else f"{self.where_kind} {where}",
+        )
+
+    def _hash_at(self, position: int) -> bytes | None:
+        back = self.position - position
+        if 0 <= back < len(self._recent):
+            return self._recent[-1 - back]
+        return None
+
+    def feed(self, items: Iterable[Item]) -> None:
+        """Check records in log order; stops at the first finding."""
+        if self.finding is not None:
+            return
+        log, partition = self.log, self.partition
+        stack, recent = self._stack, self._recent
+        for body, where, claimed in items:
+            self.events += 1
+            if self._missing is not None:
+                self._look_for_missing(body, where)
+                if self.finding is not None:
+                    return
+                continue
+            try:
+                env = _light.decode(body)
+            except msgspec.DecodeError as exc:
+                self._stop(
+                    self.position + 1, EDITED, f"the record is not an envelope: {exc}", where
+                )
+                return
+            if env.log != log or env.partition != partition:
+                self._stop(
+                    self.position + 1,
+                    EDITED,
+                    f"a record of {env.log}[{env.partition}] position {env.position} is here",
+                    where,
+                )
+                return
+            position = env.position
+            expected = self.position + 1
+            if position != expected or self._replay_until is not None:
+                self._out_of_line(env, body, where, claimed)
+                if self.finding is not None:
+                    return
+                continue
+            head = self.head
+            if env.prev_hash != head.hex():
+                if claimed is not None and _own_hash(env, body) != claimed:
+                    self._stop(position, EDITED, "its bytes do not match its hash", where)
+                else:
+                    self._stop(
+                        position - 1,
+                        EDITED,
+                        f"position {position} links to a different record than the one here",
+                        where,
+                    )
+                return
+            digest = _sha256(head + body).digest()
+            if claimed is not None and digest != claimed:
+                self._stop(position, EDITED, "its bytes do not match its hash", where)
+                return
+            if env.type == "CheckpointSealed":
+                self._checkpoint(env, body, where)
+                if self.finding is not None:
+                    return
+            elif env.type == "LogKeyAdded":
+                announced = _key_body.decode(body)
+                self.keys.append(
+                    KeyClaim(log, partition, position, announced.stream_id, announced.data)
+                )
+            if self.uncovered_since is None and env.type != "CheckpointSealed":
+                self.uncovered_since = env.occurred_at
+            # The leaf, and every perfect subtree it completes.
+            h = _LEAF.copy()
+            h.update(digest)
+            stack.append(h.digest())
+            k = position
+            while not k & 1:
+                right = stack.pop()
+                h = _NODE.copy()
+                h.update(stack.pop())
+                h.update(right)
+                stack.append(h.digest())
+                k >>= 1
+            recent.append(digest)
+            self.position = position
+            self.head = digest
+
+    def _checkpoint(self, env: _Light, body: bytes, where: int) -> None:
+        cp = _checkpoint_body.decode(body).data
+        position = env.position
+        since = self.last_checkpoint + 1
+        if (
+            cp.tree_size != position - 1
+            or cp.chain_head != self.head.hex()
+            or cp.tree_root != _root(self._stack).hex()
+        ):
+            self._stop(
+                position,
+                EDITED,
+                f"the log before this checkpoint is not the one it signed: positions "
+                f"{since}–{position - 1} were changed",
+                where,
+            )
+            return
+        message = checkpoint_message(
+            self.log, self.partition, cp.tree_size, cp.tree_root, cp.chain_head, cp.sealed_at
+        )
+        if self.check_signature is not None:
+            if not self.check_signature(cp.key_id, cp.signature, message):
+                self._stop(position, FORGED, forged_detail(cp.key_id), where)
+                return
+        else:
+            self.claims.append(
+                CheckpointClaim(
+                    self.log, self.partition, position, cp.key_id, cp.signature, message
+                )
+            )
+        self.checkpoints += 1
+        self.last_checkpoint = position
+        self.last_tree_root = cp.tree_root
+        self.uncovered_since = None
+
+    def _out_of_line(self, env: _Light, body: bytes, where: int, claimed: bytes | None) -> None:
+        position, expected = env.position, self.position + 1
+        own = _own_hash(env, body)
+        if claimed is not None and own != claimed:
+            self._stop(min(position, expected), EDITED, "its bytes do not match its hash", where)
+            return
+        if self._replay_until is not None:
+            # Checking a re-delivery: the positions come again in order, byte for byte,
+            # through the head (the relay re-sends from its last mark onwards).
+            if position == self._replay_next and self._hash_at(position) == own:
+                self.duplicates_tolerated += 1
+                self._replay_next += 1
+                if position == self._replay_until:
+                    self._replay_until = None
+                return
+            self._stop(
+                position,
+                DUPLICATED,
+                f"a re-delivery stops at position {self._replay_next - 1}; position {position} "
+                "follows",
+                where,
+            )
+            return
+        if position < expected:
+            original = self._hash_at(position)
+            if original is None:
+                self._stop(
+                    position,
+                    DUPLICATED,
+                    f"position {position} comes again, after {self.position}",
+                    where,
+                )
+            elif original != own:
+                self._stop(
+                    position,
+                    EDITED,
+                    f"a second, different record for position {position} comes after "
+                    f"{self.position}",
+                    where,
+                )
+            elif self.tolerate_duplicates:
+                # The relay re-sends what it published before a crash: accept an exact
+                # repeat of a run that ends at the head, as any consumer skips it.
+                self.duplicates_tolerated += 1
+                self._replay_from, self._replay_next = position, position + 1
+                self._replay_until = self.position if position < self.position else None
+            else:
+                self._stop(
+                    position,
+                    DUPLICATED,
+                    f"an exact copy of position {position} comes again after {self.position}",
+                    where,
+                )
+            return
+        # A position further on: the expected one was dropped, or comes later (reordered).
+        self._missing, self._missing_since, self._missing_where = expected, 0, where
+        self._look_for_missing(body, where)
+
+    def _look_for_missing(self, body: bytes, where: int) -> None:
+        assert self._missing is not None
+        try:
+            position = _light.decode(body).position
+        except msgspec.DecodeError:
+            position = -1
+        if position == self._missing:
+            self._stop(
+                self._missing,
+                REORDERED,
+                f"position {self._missing} comes later in the log, at {self.where_kind} {where}",
+                self._missing_where,
+            )
+            return
+        self._missing_since += 1
+        if self._missing_since > LOOKAHEAD:
+            self._dropped()
+
+    def _dropped(self) -> None:
+        assert self._missing is not None
+        self._stop(
+            self._missing,
+            DROPPED,
+            f"position {self._missing} is missing: the next record is a later position",
+            self._missing_where,
+        )
+
+    def finish(
+        self,
+        now: datetime,
+        checkpoint_seconds: float,
+        grace: float,
+        producer_position: int | None = None,
+    ) -> None:
+        """The end of the partition: what was searched for is not coming, and the tail
+        must be covered by a checkpoint unless it is younger than the relay's period."""
+        if self.finding is not None:
+            return
+        if self._missing is not None:
+            self._dropped()
+            return
+        if self._replay_until is not None:
+            self._stop(
+                self._replay_from,
+                DUPLICATED,
+                f"position {self._replay_from} comes again, but the log ends before a "
+                f"re-delivery could reach its head ({self._replay_until})",
+                None,
+            )
+            return
+        if producer_position is not None and producer_position > self.position:
+            self._stop(
+                self.position + 1,
+                TRUNCATED,
+                f"the producer has published up to position {producer_position}; the log "
+                f"ends at {self.position}",
+                None,
+            )
+            return
+        if self.uncovered_since is not None:
+            first = datetime.fromisoformat(self.uncovered_since.replace("Z", "+00:00"))
+            age = (now - first).total_seconds()
+            if age > checkpoint_seconds + grace:
+                self._stop(
+                    self.position + 1,
+                    TRUNCATED,
+                    f"positions {self.last_checkpoint + 1}–{self.position} have waited "
+                    f"{age:.0f} s for a checkpoint that comes within {checkpoint_seconds:g} s: "
+                    "the log ends early",
+                    None,
+                )
+
+
+def _own_hash(env: _Light, body: bytes) -> bytes | None:
+    """The hash of a record over the prev_hash it carries (None if that is not hex)."""
+    try:
+        return _sha256(bytes.fromhex(env.prev_hash) + body).digest()
+    except ValueError:
+        return None
+
+
+def forged_detail(key_id: str) -> str:
+    return f"its signature does not verify with a log key this log trusts (key {key_id})"
+
+
+def signature_ok(public_b64: str, signature: str, message: bytes) -> bool:
+    from shared.crypto.signing import verify
+
+    try:
+        raw = unb64url(signature)
+    except ValueError:
+        return False
+    return verify(public_b64, raw, message)
