@@ -1,4 +1,4 @@
-"""The `qunma` command: `up`, `issuer`, `redeemer`, `tenant create`."""
+"""The `qunma` command: `up`, `issuer`, `redeemer`, `tenant create`, `audit …`."""
 
 from __future__ import annotations
 
@@ -33,11 +33,19 @@ def _parser() -> argparse.ArgumentParser:
         "create", help="create a tenant and print its first API key"
     )
     create.add_argument("--name", required=True)
+
+    from qunma import audit_cli
+
+    audit_cli.add_parsers(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "audit":
+        from qunma import audit_cli
+
+        return audit_cli.run(args)
     try:
         settings = config.from_env()
     except config.ConfigError as exc:
