@@ -19,10 +19,12 @@ from shared.audit.merkle import (
     consistency_ranges,
     inclusion_ranges,
     leaf_hash,
+    node_hash,
     range_hashes,
 )
 from shared.dbtypes import Conn
 from shared.events.log import CheckpointSealed
+from shared.store.sealing import STORED_LEVEL
 
 _CHECKPOINT_COLUMNS = "event_id, partition, position, hash, body, data"
 
@@ -109,15 +111,26 @@ async def checkpoint_by_id(conn: Conn, event_id: uuid.UUID) -> StoredCheckpoint 
 def _reader(conn: Conn, partition: int) -> NodeReader:
     async def read(nodes: list[Node]) -> dict[Node, bytes]:
         found: dict[Node, bytes] = {}
-        leaves = [idx + 1 for level, idx in nodes if level == 0]
-        if leaves:
-            for r in await conn.fetch(
-                "SELECT position, hash FROM events WHERE partition = $1 AND position = ANY($2)",
-                partition,
-                leaves,
-            ):
-                found[(0, r["position"] - 1)] = leaf_hash(bytes(r["hash"]))
-        inner = [(level, idx) for level, idx in nodes if level > 0]
+        # Below STORED_LEVEL a node is rebuilt from its leaves: the events' hashes.
+        small = [(level, idx) for level, idx in nodes if level < STORED_LEVEL]
+        positions = sorted(
+            {p for level, idx in small for p in range(idx << level, (idx + 1) << level)}
+        )
+        if positions:
+            leaves = {
+                r["position"] - 1: leaf_hash(bytes(r["hash"]))
+                for r in await conn.fetch(
+                    "SELECT position, hash FROM events "
+                    "WHERE partition = $1 AND position = ANY($2::bigint[])",
+                    partition,
+                    [p + 1 for p in positions],
+                )
+            }
+            for level, idx in small:
+                span = [leaves.get(p) for p in range(idx << level, (idx + 1) << level)]
+                if all(h is not None for h in span):
+                    found[(level, idx)] = _subtree([h for h in span if h is not None])
+        inner = [(level, idx) for level, idx in nodes if level >= STORED_LEVEL]
         if inner:
             for r in await conn.fetch(
                 "SELECT m.level, m.idx, m.hash FROM merkle_nodes m "
@@ -134,6 +147,13 @@ def _reader(conn: Conn, partition: int) -> NodeReader:
         return found
 
     return read
+
+
+def _subtree(leaves: list[bytes]) -> bytes:
+    """The root of a perfect subtree from its leaves, left to right."""
+    while len(leaves) > 1:
+        leaves = [node_hash(leaves[i], leaves[i + 1]) for i in range(0, len(leaves), 2)]
+    return leaves[0]
 
 
 async def inclusion_path(conn: Conn, partition: int, index: int, tree_size: int) -> list[bytes]:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
+from shared.audit.merkle import Frontier, leaf_hash, verify_consistency, verify_inclusion
 from shared.audit.run import KafkaSource, VerifyOptions, verify
 from shared.crypto.kek import Kek
 from shared.kafka import KafkaSettings
@@ -165,8 +166,26 @@ async def test_a_log_sealed_before_trees_were_kept_gets_its_tree_before_anything
             for partition in range(log.partitions):
                 cp = await latest_checkpoint(conn, partition)
                 assert cp is not None
-                # Every stored node a proof can need exists, down to the first leaf.
-                assert len(await inclusion_path(conn, partition, 0, cp.event.tree_size)) > 0
-                assert await consistency_path(conn, partition, 1, cp.event.tree_size) is not None
+                size, root = cp.event.tree_size, bytes.fromhex(cp.event.tree_root)
+                hashes = [
+                    bytes(r["hash"])
+                    for r in await conn.fetch(
+                        "SELECT hash FROM events WHERE partition = $1 AND position <= $2 "
+                        "ORDER BY position",
+                        partition,
+                        size,
+                    )
+                ]
+                # Every event's proof, from stored nodes and rebuilt small subtrees alike.
+                for index, chain_hash in enumerate(hashes):
+                    path = await inclusion_path(conn, partition, index, size)
+                    assert verify_inclusion(index, size, leaf_hash(chain_hash), path, root)
+                # And the tree of every earlier size is a prefix of this one.
+                for first in range(1, size):
+                    earlier = Frontier()
+                    for chain_hash in hashes[:first]:
+                        earlier.append(leaf_hash(chain_hash))
+                    proof = await consistency_path(conn, partition, first, size)
+                    assert verify_consistency(first, size, earlier.root(), root, proof)
         finally:
             await conn.close()
