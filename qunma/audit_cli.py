@@ -14,7 +14,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import aiohttp
 import msgspec
 
 from shared import config
+from shared.audit.keys import Pins, merge, pins_from_jwks
 
 JSON = msgspec.json.Encoder()
 
@@ -51,7 +52,9 @@ def add_parsers(commands: Any) -> None:
         action="store_true",
         help="accept exact re-deliveries of a run of records (a relay restart) and count them",
     )
-    verify.add_argument("--workers", type=int, default=0, help="processes (default: CPUs)")
+    verify.add_argument(
+        "--workers", type=int, help="processes (default: one per CPU; one for a small log)"
+    )
     verify.add_argument(
         "--grace",
         type=float,
@@ -89,6 +92,29 @@ def stack_env(data_dir: Path, env: Mapping[str, str] | None = None) -> dict[str,
         merged.setdefault("QUNMA_REDEEMER_KEK", secrets.get("redeemer_kek", ""))
     merged.update(os.environ if env is None else env)
     return merged
+
+
+async def fetch_pins(urls: Iterable[str], timeout: float = 5.0) -> tuple[Pins, list[str]]:
+    """Pins from JWKS URLs or files; also the sources that could not be read, and why."""
+    pins: Pins = {}
+    failed: list[str] = []
+    async with aiohttp.ClientSession() as session:
+        for url in urls:
+            try:
+                if url.startswith(("http://", "https://")):
+                    async with session.get(
+                        url, timeout=aiohttp.ClientTimeout(total=timeout)
+                    ) as resp:
+                        resp.raise_for_status()
+                        document = await resp.json(content_type=None)
+                else:
+                    # A small local file; reading it blocks for microseconds.
+                    document = json.loads(Path(url).read_text())  # noqa: ASYNC240
+            except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+                failed.append(f"{url}: {exc or type(exc).__name__}")
+                continue
+            merge(pins, pins_from_jwks(document))
+    return pins, failed
 
 
 class _Progress:
@@ -143,13 +169,11 @@ async def _heads(
 
 
 async def _verify(args: argparse.Namespace, settings: config.Settings) -> int:
-    from shared.audit.keys import fetch_pins
     from shared.audit.run import (
         FileSource,
         KafkaSource,
         Source,
         VerifyOptions,
-        default_workers,
         verify,
     )
 
@@ -187,7 +211,7 @@ async def _verify(args: argparse.Namespace, settings: config.Settings) -> int:
         checkpoint_seconds=settings.checkpoint_seconds,
         grace=args.grace,
         pins=pins,
-        workers=args.workers or default_workers(),
+        workers=args.workers,
         producer_heads=heads,
     )
     try:
@@ -259,7 +283,6 @@ async def _export(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 async def _prove(args: argparse.Namespace, settings: config.Settings) -> int:
-    from shared.audit.keys import fetch_pins
     from shared.audit.proofcheck import InclusionDoc, check_inclusion
 
     token = args.token or settings.log_token

@@ -9,13 +9,9 @@ and every checkpoint it signs is reported as forged.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import aiohttp
 
 from shared.audit.verify import (
     FORGED,
@@ -45,29 +41,6 @@ def merge(into: Pins, more: Pins) -> Pins:
     for log, keys in more.items():
         into.setdefault(log, {}).update(keys)
     return into
-
-
-async def fetch_pins(urls: Iterable[str], timeout: float = 5.0) -> tuple[Pins, list[str]]:
-    """Pins from JWKS URLs or files; also the sources that could not be read, and why."""
-    pins: Pins = {}
-    failed: list[str] = []
-    async with aiohttp.ClientSession() as session:
-        for url in urls:
-            try:
-                if url.startswith(("http://", "https://")):
-                    async with session.get(
-                        url, timeout=aiohttp.ClientTimeout(total=timeout)
-                    ) as resp:
-                        resp.raise_for_status()
-                        document = await resp.json(content_type=None)
-                else:
-                    # A small local file; reading it blocks for microseconds.
-                    document = json.loads(Path(url).read_text())  # noqa: ASYNC240
-            except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-                failed.append(f"{url}: {exc or type(exc).__name__}")
-                continue
-            merge(pins, pins_from_jwks(document))
-    return pins, failed
 
 
 def pinned_check(pins: Pins, log: str) -> SignatureCheck | None:

@@ -13,6 +13,7 @@ import asyncio
 import multiprocessing
 import os
 import queue
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 
 import msgspec
 
+from shared.audit import fastfetch, memory
 from shared.audit.keys import Pins, Trust, pinned_check
 from shared.audit.sources import audit_consumer, file_records, read_header, read_partitions
 from shared.audit.verify import CheckpointClaim, Finding, KeyClaim, PartitionCheck
@@ -56,7 +58,7 @@ class VerifyOptions:
     checkpoint_seconds: float = 10.0
     grace: float = 60.0
     pins: Pins = field(default_factory=dict)
-    workers: int = 1
+    workers: int | None = None  # None: one per CPU, or just one for a small log
     now: datetime | None = None  # the truncation rule's "now"; default: the start, or export time
     producer_heads: dict[Part, int] = field(default_factory=dict)  # published positions
 
@@ -80,6 +82,7 @@ class Report(msgspec.Struct):
     seconds: float
     events_per_second: float
     workers: int
+    peak_rss_kib: int  # the largest resident set of this process or any worker
     partitions: list[PartitionSummary]
     findings: list[Finding]
     notes: list[str]
@@ -91,6 +94,20 @@ class _Outcome:
     finding: Finding | None
     claims: list[CheckpointClaim]
     keys: list[KeyClaim]
+    peak_rss_kib: int
+
+
+def _peak_rss_kib() -> int:
+    """This process's peak resident set. On Linux from VmHWM: getrusage's ru_maxrss
+    survives exec, so a process started by a big one would report its parent's peak."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
 
 
 def _outcome(check: PartitionCheck) -> _Outcome:
@@ -109,6 +126,7 @@ def _outcome(check: PartitionCheck) -> _Outcome:
         check.finding,
         check.claims,
         check.keys,
+        _peak_rss_kib(),
     )
 
 
@@ -169,6 +187,11 @@ def _worker(
             out.put(("progress", read))
             read = 0
 
+    # This process reads nothing but its share of the audit: records may skip aiokafka's
+    # ConsumerRecord (shared/audit/fastfetch.py), and its heap stays flat (memory.py).
+    fastfetch.install()
+    memory.fixed_mmap_threshold()
+
     try:
         outcomes = asyncio.run(_replay(source, parts, options, progress))
     except BaseException as exc:
@@ -185,7 +208,7 @@ def _share(parts: list[Part], sizes: dict[Part, int], workers: int) -> list[list
     for part in sorted(parts, key=lambda p: -sizes.get(p, 0)):
         i = loads.index(min(loads))
         shares[i].append(part)
-        loads[i] += sizes.get(part, 0)
+        loads[i] += sizes.get(part, 0) + 1  # + 1: sizes unknown (a file), spread evenly
     return [s for s in shares if s]
 
 
@@ -196,6 +219,15 @@ async def _sizes(source: KafkaSource, parts: list[Part]) -> dict[Part, int]:
     consumer = audit_consumer(source.kafka, "audit-sizes")
     await consumer.start()
     try:
+        # A topic that is not there is a mistake to report, not an empty log to pass.
+        known = await consumer.topics()
+        for log, count in source.partitions.items():
+            topic = source.topic(log)
+            if topic not in known:
+                raise ValueError(f"topic {topic} does not exist at {source.kafka.bootstrap}")
+            have = len(consumer.partitions_for_topic(topic) or ())
+            if have != count:
+                raise ValueError(f"topic {topic} has {have} partitions, not {count}")
         ends = await consumer.end_offsets(
             [TopicPartition(source.topic(log), p) for log, p in parts]
         )
@@ -212,6 +244,7 @@ async def verify(
 ) -> Report:
     """Replay every partition of the source; `progress(read, total)` as it goes."""
     started = time.monotonic()
+    memory.fixed_mmap_threshold()
     if isinstance(source, FileSource):
         header = read_header(source.path)
         partitions = header.partitions
@@ -230,14 +263,16 @@ async def verify(
     if isinstance(source, KafkaSource):
         sizes = await _sizes(source, parts)
         total = sum(sizes.values())
-    workers = max(1, min(options.workers, len(parts)))
-    small = (
+    if options.workers is not None:
+        workers = max(1, min(options.workers, len(parts)))
+    elif (
         total < 20_000
         if total is not None
         else isinstance(source, FileSource) and source.path.stat().st_size < 16 << 20
-    )
-    if small:
+    ):
         workers = 1  # starting processes costs more than it saves
+    else:
+        workers = max(1, min(default_workers(), len(parts)))
     read = 0
 
     def tell(n: int) -> None:
@@ -337,6 +372,7 @@ def _report(
         seconds=round(seconds, 3),
         events_per_second=round(events / seconds) if seconds > 0 else 0.0,
         workers=workers,
+        peak_rss_kib=max([_peak_rss_kib(), *(o.peak_rss_kib for o in outcomes)]),
         partitions=sorted((o.summary for o in outcomes), key=lambda s: (s.log, s.partition)),
         findings=ordered,
         notes=trust.notes,

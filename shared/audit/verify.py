@@ -97,6 +97,7 @@ class _KeyBody(msgspec.Struct):
 
 
 _light = msgspec.json.Decoder(_Light)
+_SPECIAL = frozenset({"CheckpointSealed", "LogKeyAdded"})
 _checkpoint_body = msgspec.json.Decoder(_CheckpointBody)
 _key_body = msgspec.json.Decoder(_KeyBody)
 _LEAF, _NODE = hashlib.sha256(b"\x00"), hashlib.sha256(b"\x01")
@@ -168,82 +169,135 @@ class PartitionCheck:
         return None
 
     def feed(self, items: Iterable[Item]) -> None:
-        """Check records in log order; stops at the first finding."""
+        """Check records in log order; stops at the first finding.
+
+        The usual record (the next position, linking to the head, an ordinary event) takes
+        the fast path below, on local variables; anything else goes through `_one`, which
+        knows every case, and the fast path resumes after it."""
         if self.finding is not None:
             return
         log, partition = self.log, self.partition
-        stack, recent = self._stack, self._recent
-        for body, where, claimed in items:
-            self.events += 1
-            if self._missing is not None:
-                self._look_for_missing(body, where)
-                if self.finding is not None:
-                    return
-                continue
-            try:
-                env = _light.decode(body)
-            except msgspec.DecodeError as exc:
-                self._stop(
-                    self.position + 1, EDITED, f"the record is not an envelope: {exc}", where
-                )
+        push, pop, recent_append = self._stack.append, self._stack.pop, self._recent.append
+        decode, sha256, leaf, node = _light.decode, _sha256, _LEAF.copy, _NODE.copy
+        expected, head = self.position + 1, self.head
+        head_hex, uncovered = head.hex(), self.uncovered_since
+        usual = self._missing is None and self._replay_until is None
+        count = 0
+        for item in items:
+            body, _, claimed = item
+            if usual:
+                try:
+                    env = decode(body)
+                except msgspec.DecodeError:
+                    pass
+                else:
+                    if (
+                        env.position == expected
+                        and env.prev_hash == head_hex
+                        and env.type not in _SPECIAL
+                        and env.log == log
+                        and env.partition == partition
+                    ):
+                        digest = sha256(head + body).digest()
+                        if claimed is None or digest == claimed:
+                            h = leaf()
+                            h.update(digest)
+                            push(h.digest())
+                            k = expected
+                            while not k & 1:
+                                h = node()
+                                right = pop()
+                                h.update(pop() + right)
+                                push(h.digest())
+                                k >>= 1
+                            recent_append(digest)
+                            if uncovered is None:
+                                uncovered = env.occurred_at
+                            head, head_hex = digest, digest.hex()
+                            expected += 1
+                            count += 1
+                            continue
+            self.events += count
+            count = 0
+            self.position, self.head, self.uncovered_since = expected - 1, head, uncovered
+            self._one(item)
+            if self.finding is not None:
                 return
-            if env.log != log or env.partition != partition:
+            expected, head = self.position + 1, self.head
+            head_hex, uncovered = head.hex(), self.uncovered_since
+            usual = self._missing is None and self._replay_until is None
+        self.events += count
+        self.position, self.head, self.uncovered_since = expected - 1, head, uncovered
+
+    def _one(self, item: Item) -> None:
+        """One record, whatever it is."""
+        log, partition = self.log, self.partition
+        stack, recent = self._stack, self._recent
+        body, where, claimed = item
+        self.events += 1
+        if self._missing is not None:
+            self._look_for_missing(body, where)
+            return
+        try:
+            env = _light.decode(body)
+        except msgspec.DecodeError as exc:
+            self._stop(self.position + 1, EDITED, f"the record is not an envelope: {exc}", where)
+            return
+        if env.log != log or env.partition != partition:
+            self._stop(
+                self.position + 1,
+                EDITED,
+                f"a record of {env.log}[{env.partition}] position {env.position} is here",
+                where,
+            )
+            return
+        position = env.position
+        expected = self.position + 1
+        if position != expected or self._replay_until is not None:
+            self._out_of_line(env, body, where, claimed)
+            return
+        head = self.head
+        if env.prev_hash != head.hex():
+            if claimed is not None and _own_hash(env, body) != claimed:
+                self._stop(position, EDITED, "its bytes do not match its hash", where)
+            else:
                 self._stop(
-                    self.position + 1,
+                    position - 1,
                     EDITED,
-                    f"a record of {env.log}[{env.partition}] position {env.position} is here",
+                    f"position {position} links to a different record than the one here",
                     where,
                 )
+            return
+        digest = _sha256(head + body).digest()
+        if claimed is not None and digest != claimed:
+            self._stop(position, EDITED, "its bytes do not match its hash", where)
+            return
+        if env.type == "CheckpointSealed":
+            self._checkpoint(env, body, where)
+            if self.finding is not None:
                 return
-            position = env.position
-            expected = self.position + 1
-            if position != expected or self._replay_until is not None:
-                self._out_of_line(env, body, where, claimed)
-                if self.finding is not None:
-                    return
-                continue
-            head = self.head
-            if env.prev_hash != head.hex():
-                if claimed is not None and _own_hash(env, body) != claimed:
-                    self._stop(position, EDITED, "its bytes do not match its hash", where)
-                else:
-                    self._stop(
-                        position - 1,
-                        EDITED,
-                        f"position {position} links to a different record than the one here",
-                        where,
-                    )
-                return
-            digest = _sha256(head + body).digest()
-            if claimed is not None and digest != claimed:
-                self._stop(position, EDITED, "its bytes do not match its hash", where)
-                return
-            if env.type == "CheckpointSealed":
-                self._checkpoint(env, body, where)
-                if self.finding is not None:
-                    return
-            elif env.type == "LogKeyAdded":
-                announced = _key_body.decode(body)
-                self.keys.append(
-                    KeyClaim(log, partition, position, announced.stream_id, announced.data)
-                )
-            if self.uncovered_since is None and env.type != "CheckpointSealed":
-                self.uncovered_since = env.occurred_at
-            # The leaf, and every perfect subtree it completes.
-            h = _LEAF.copy()
-            h.update(digest)
+        elif env.type == "LogKeyAdded":
+            announced = _key_body.decode(body)
+            self.keys.append(
+                KeyClaim(log, partition, position, announced.stream_id, announced.data)
+            )
+        if self.uncovered_since is None and env.type != "CheckpointSealed":
+            self.uncovered_since = env.occurred_at
+        # The leaf, and every perfect subtree it completes.
+        h = _LEAF.copy()
+        h.update(digest)
+        stack.append(h.digest())
+        k = position
+        while not k & 1:
+            right = stack.pop()
+            h = _NODE.copy()
+            h.update(stack.pop())
+            h.update(right)
             stack.append(h.digest())
-            k = position
-            while not k & 1:
-                right = stack.pop()
-                h = _NODE.copy()
-                h.update(stack.pop())
-                h.update(right)
-                stack.append(h.digest())
-                k >>= 1
-            recent.append(digest)
-            self.position = position
-            self.head = digest
+            k >>= 1
+        recent.append(digest)
+        self.position = position
+        self.head = digest
 
     def _checkpoint(self, env: _Light, body: bytes, where: int) -> None:
         cp = _checkpoint_body.decode(body).data
