@@ -3,7 +3,8 @@
     python -m bench.audit [--events N] [--quick] [--baseline bench/results/FILE.json]
 
 1. A Tansu broker (the one `qunma up` runs) gets a redeemer-shaped log: 4 partitions of
-   real envelopes (scans accepted, tokens redeemed, members joined: ~650 bytes each), each
+   real envelopes (scans accepted, tokens redeemed, members joined, with sealed personal
+   values: ~700 bytes each), each
    partition a hash chain with a `CheckpointSealed` every 1,000 events, signed with a log
    key, each record sent with its `hash` header, as the relay writes them.
 2. The baseline is the plain aiokafka read of the same topic: `getmany` with the consumer
@@ -38,6 +39,7 @@ from shared.audit.merkle import Frontier, leaf_hash
 from shared.audit.run import _share
 from shared.audit.sources import audit_consumer
 from shared.chain import GENESIS, link
+from shared.crypto.personal import PersonKey, new_person
 from shared.crypto.signing import SigningKey, b64url
 from shared.events.base import encode_data
 from shared.events.envelope import Envelope, canonical_bytes
@@ -63,6 +65,8 @@ class _Writer:
         self.trees = {p: Frontier() for p in range(PARTITIONS)}
         self.since = dict.fromkeys(range(PARTITIONS), 0)
         self.checkpoints = dict.fromkeys(range(PARTITIONS), 0)
+        # One key seals every user here: what matters is the sealed values' size and shape.
+        self.person_key = PersonKey.generate()
         self.at = datetime(2026, 11, 1, tzinfo=UTC)
 
     def _seal(self, partition: int, event: Any, stream: str, version: int) -> tuple[bytes, bytes]:
@@ -104,7 +108,7 @@ class _Writer:
         while len(out) < n:
             scan = uuid.uuid4()
             group = uuid.uuid4()
-            user = f"wx_{uuid.uuid4().hex[:16]}"
+            person, user = new_person(), self.person_key.seal("user", f"wx_{uuid.uuid4().hex[:16]}")
             kind = len(out) % 3
             event: Any
             if kind == 0:
@@ -112,16 +116,17 @@ class _Writer:
                     scan_id=scan,
                     code_id=uuid.uuid4(),
                     group_id=group,
-                    user_id=user,
-                    device_id=None,
+                    person=person,
+                    user=user,
+                    ip=self.person_key.seal("ip", "203.0.113.7"),
                     token_expires_at=self.at,
                     day=self.at.date(),
                 )
             elif kind == 1:
-                event = JoinTokenRedeemed(scan_id=scan, group_id=group, user_id=user)
+                event = JoinTokenRedeemed(scan_id=scan, group_id=group, person=person, user=user)
             else:
                 event = MemberJoined(
-                    group_id=group, user_id=user, code_id=uuid.uuid4(), scan_id=scan
+                    group_id=group, person=person, user=user, code_id=uuid.uuid4(), scan_id=scan
                 )
             out.append(self._seal(partition, event, f"scan:{scan}", 1 + kind))
             self.since[partition] += 1

@@ -206,23 +206,29 @@ def floor_sql(tenant_id: str, code_id: str, group_id: str) -> tuple[str, list[st
     from services.redeemer import scans
 
     user = "('pg-' || :client_id || '-' || :u)"
+    # What a first scan by a new person seals (services/redeemer/people.py): its size.
+    sealed = {"k": "0123456789abcdef", "c": "A" * 59}
     data = json.dumps(
         {
             "code_id": code_id,
             "day": None,
-            "device_id": None,
+            "device": None,
+            "display_name": None,
             "group_id": group_id,
+            "ip": sealed,
             "live_code_id": None,
+            "location": None,
+            "person": "p_" + "0" * 32,
             "replaces_scan_id": None,
             "scan_id": "00000000-0000-0000-0000-000000000000",
             "token_expires_at": "2030-01-01T00:00:00Z",
-            "user_id": "pg",
+            "user": sealed,
         },
         separators=(",", ":"),
         sort_keys=True,
     )
     tenant, group, code = f"'{tenant_id}'::uuid", f"'{group_id}'::uuid", f"'{code_id}'::uuid"
-    context = _bind(scans._CONTEXT, {1: code, 2: user})
+    context = _bind(scans._CONTEXT, {1: code, 2: user, 3: "current_date"})
     accept = _bind(
         scans._ACCEPT,
         {
@@ -244,17 +250,26 @@ def floor_sql(tenant_id: str, code_id: str, group_id: str) -> tuple[str, list[st
             16: "current_date",
             17: "NULL::int",
             18: "NULL::int",
-            19: "gen_random_uuid()",
-            20: "'ScanAccepted'",
-            21: "1",
-            22: tenant,
-            23: "'scan:' || gen_random_uuid()",
-            24: "1",
-            25: "now()",
-            26: f"'{group_id}'",
-            27: "0",
+            # a new person and key, as every scan by a new person makes them
+            19: "('p-' || :client_id || '-' || :u)",
+            20: "('k-' || :client_id || '-' || :u)",
+            21: "sha256(random()::text::bytea) || sha256(random()::text::bytea)",
+            22: "'personal'",
+            23: "current_date",
+            24: "true",
+            25: "true",
+            26: "gen_random_uuid()",
+            27: "'ScanAccepted'",
+            28: "2",
+            29: tenant,
+            30: "'scan:' || gen_random_uuid()",
+            31: "1",
+            32: "now()",
+            33: f"'{group_id}'",
+            34: "0",
             # hex: pgbench would read the JSON's colons as variables
-            28: f"decode('{data.encode().hex()}', 'hex')",
+            35: f"decode('{data.encode().hex()}', 'hex')",
+            36: "'key:bench'",
         },
     )
     return context, [accept]

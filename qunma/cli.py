@@ -1,4 +1,4 @@
-"""The `qunma` command: `up`, `issuer`, `redeemer`, `tenant create`, `audit …`."""
+"""The `qunma` command: `up`, `issuer`, `redeemer`, `tenant create`, `audit …`, `forget`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+import uuid
 from pathlib import Path
 
 from shared import config
@@ -34,6 +35,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--name", required=True)
 
+    forget = commands.add_parser(
+        "forget", help="erase a person's data: destroy their keys (as DELETE /v1/people/…)"
+    )
+    forget.add_argument("--tenant", type=uuid.UUID, required=True)
+    forget.add_argument("--user-id", required=True)
+    forget.add_argument(
+        "--data-dir", type=Path, default=Path(".qunma"), help="a `qunma up` data directory"
+    )
+
     from qunma import audit_cli
 
     audit_cli.add_parsers(commands)
@@ -46,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         from qunma import audit_cli
 
         return audit_cli.run(args)
+    if args.command == "forget":
+        from qunma.forget_cli import run as forget
+
+        return forget(args)
     try:
         settings = config.from_env()
     except config.ConfigError as exc:

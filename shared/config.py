@@ -44,6 +44,8 @@ class Settings:
     cookie_secret: str | None
     checkpoint_every: int
     checkpoint_seconds: float
+    retention_personal_days: int
+    retention_days: int
 
     @property
     def issuer_log(self) -> LogSpec:
@@ -132,6 +134,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         cookie_secret=env.get("QUNMA_COOKIE_SECRET") or None,
         checkpoint_every=_int(env, "QUNMA_CHECKPOINT_EVERY", 1000, 1, 1_000_000),
         checkpoint_seconds=_float(env, "QUNMA_CHECKPOINT_SECONDS", 10.0, 0.05, 86_400),
+        retention_personal_days=_int(env, "QUNMA_RETENTION_PERSONAL_DAYS", 7, 0, 36_500),
+        retention_days=_int(env, "QUNMA_RETENTION_DAYS", 180, 0, 36_500),
     )
 
 

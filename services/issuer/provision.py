@@ -11,6 +11,7 @@ from services.issuer.signing_keys import SigningKeys
 from shared.config import Settings, require
 from shared.crypto.kek import Kek
 from shared.db import create_pool, migrate_database
+from shared.store.actor import acting_as
 from shared.store.log_setup import ensure_log
 from shared.store.unit_of_work import Outbox
 
@@ -25,9 +26,10 @@ async def provision_tenant(settings: Settings, name: str) -> CreatedKey:
             await ensure_log(conn, settings.issuer_log)
         # No relay here: the running issuer's relay seals and publishes these events.
         outbox = Outbox(pool, settings.issuer_log, projector=readmodel.project)
-        return await create_tenant(
-            CreateTenant(name), Deps(outbox, SigningKeys(kek), settings.public_url)
-        )
+        with acting_as("cli:tenant-create"):
+            return await create_tenant(
+                CreateTenant(name), Deps(outbox, SigningKeys(kek), settings.public_url)
+            )
     finally:
         await pool.close()
 

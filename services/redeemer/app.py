@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from services.redeemer.api import landing, members, scans, stats  # noqa: F401
+from services.redeemer.api import landing, members, people, scans, stats  # noqa: F401
 from services.redeemer.api.registry import api
 from services.redeemer.context import (
     CLOCK,
@@ -21,14 +21,17 @@ from services.redeemer.context import (
     POOL,
     RELAY,
     REQUESTS,
+    RETENTION,
     SCANNER,
     SETTINGS,
     SWEEPER,
     TRUSTED,
 )
+from services.redeemer.erasure import Retention, RetentionPolicy
 from services.redeemer.join_requests import JoinRequests
 from services.redeemer.joins import Joiner
 from services.redeemer.landing import Cookies
+from services.redeemer.people import People
 from services.redeemer.projection import IssuerProjection
 from services.redeemer.ratelimit import Limits, RateLimiter
 from services.redeemer.scans import Scanner
@@ -124,14 +127,21 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             )
             app[FOLLOWER] = follower
             outbox = Outbox(pool, settings.redeemer_log, clock=clock, on_commit=relay.wake)
+            persons = People(kek, clock)
             app[SCANNER] = Scanner(
                 outbox,
+                people=persons,
                 token_ttl=settings.join_token_ttl,
                 propagated=lambda: follower.caught_up,
                 clock=clock,
             )
-            app[JOINER] = Joiner(outbox)
-            app[REQUESTS] = JoinRequests(outbox)
+            app[JOINER] = Joiner(outbox, persons)
+            app[REQUESTS] = JoinRequests(outbox, persons)
+            app[RETENTION] = Retention(
+                outbox,
+                RetentionPolicy(settings.retention_personal_days, settings.retention_days),
+                clock=clock,
+            )
             app[SWEEPER] = Sweeper(outbox)
             app[LIMITER] = RateLimiter(
                 pool, Limits(settings.rate_limit_per_ip, settings.rate_limit_per_user), clock
@@ -147,6 +157,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             background("redeemer-follower", lambda app: app[FOLLOWER].run()),
             background("redeemer-relay", lambda app: relay.run()),
             background("redeemer-sweeper", lambda app: app[SWEEPER].run()),
+            background("redeemer-retention", lambda app: app[RETENTION].run()),
             background("redeemer-rates", lambda app: app[LIMITER].forget_old_windows()),
             background("redeemer-idempotency", lambda app: forget_old_keys(app[POOL])),
         ]

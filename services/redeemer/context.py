@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import asyncpg
 from aiohttp import web
 
+from services.redeemer.erasure import Retention
 from services.redeemer.join_requests import JoinRequests
 from services.redeemer.joins import Joiner
 from services.redeemer.landing import Cookies
@@ -25,6 +26,7 @@ SCANNER = web.AppKey("scanner", Scanner)
 JOINER = web.AppKey("joiner", Joiner)
 REQUESTS = web.AppKey("join_requests", JoinRequests)
 SWEEPER = web.AppKey("sweeper", Sweeper)
+RETENTION = web.AppKey("retention", Retention)
 FOLLOWER = web.AppKey("follower", Follower)
 RELAY = web.AppKey("relay", Relay)
 LIMITER = web.AppKey("rate_limiter", RateLimiter)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 from services.redeemer.joins import Joined, admit
+from services.redeemer.people import People
 from shared.events.redeemer import JoinRequestApproved, JoinRequestDeclined
 from shared.http.problems import Problem
 from shared.store.unit_of_work import Outbox
@@ -26,8 +27,9 @@ RETURNING group_id
 
 
 class JoinRequests:
-    def __init__(self, outbox: Outbox) -> None:
+    def __init__(self, outbox: Outbox, people: People) -> None:
         self.outbox = outbox
+        self.people = people
 
     async def approve(
         self, tenant_id: uuid.UUID, request_id: uuid.UUID, by: uuid.UUID | None
@@ -52,9 +54,14 @@ class JoinRequests:
                 "UPDATE scan_facts SET joined_at = $2 WHERE scan_id = $1", row["scan_id"], uow.now
             )
             stream = f"request:{request_id}"
+            person = await self.people.get(uow.conn, tenant_id, row["user_id"], group_id)
             uow.record(
                 JoinRequestApproved(
-                    request_id=request_id, group_id=group_id, user_id=row["user_id"], decided_by=by
+                    request_id=request_id,
+                    group_id=group_id,
+                    person=person.person,
+                    user=person.user(row["user_id"]),
+                    decided_by=by,
                 ),
                 stream_id=stream,
                 version=2,
@@ -66,6 +73,7 @@ class JoinRequests:
                 tenant_id=tenant_id,
                 group_id=group_id,
                 user_id=row["user_id"],
+                person=person,
                 code_id=row["code_id"],
                 live_code_id=row["live_code_id"],
                 scan_id=None,
@@ -90,11 +98,13 @@ class JoinRequests:
             if row is None:
                 await self._explain(tenant_id, request_id)
             assert row is not None
+            person = await self.people.get(uow.conn, tenant_id, row["user_id"], row["group_id"])
             uow.record(
                 JoinRequestDeclined(
                     request_id=request_id,
                     group_id=row["group_id"],
-                    user_id=row["user_id"],
+                    person=person.person,
+                    user=person.user(row["user_id"]),
                     decided_by=by,
                     reason=reason,
                 ),

@@ -11,21 +11,27 @@ import uuid
 from dataclasses import dataclass
 
 from services.redeemer.api.schemas import Membership
+from services.redeemer.people import People, PersonRef
 from services.redeemer.scans import token_hash
 from shared.dbtypes import Conn
 from shared.events.redeemer import JoinTokenRedeemed, MemberJoined
 from shared.http.problems import Problem
 from shared.store.unit_of_work import Outbox, UnitOfWork
 
+# The token says whose key its scan was sealed with: the join is sealed with it too.
 _CLAIM = """
-DELETE FROM join_tokens
-WHERE token_hash = $1 AND user_id = $2 AND tenant_id = $3 AND expires_at > now()
-  AND (NOT bind_device OR device_id = $4)
-RETURNING scan_id, group_id, code_id, live_code_id, verification
+WITH claimed AS (
+    DELETE FROM join_tokens
+    WHERE token_hash = $1 AND user_id = $2 AND tenant_id = $3 AND expires_at > now()
+      AND (NOT bind_device OR device_id = $4)
+    RETURNING scan_id, group_id, code_id, live_code_id, verification, person, person_key_id
+)
+SELECT c.*, k.wrapped AS person_key_wrapped, k.class, k.day
+FROM claimed c LEFT JOIN person_keys k ON k.key_id = c.person_key_id AND k.tenant_id = $3
 """
 _MEMBER = """
-INSERT INTO memberships (group_id, user_id, joined_at, code_id, scan_id, verification)
-VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING joined_at
+INSERT INTO memberships (group_id, user_id, joined_at, code_id, scan_id, verification, person)
+VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING joined_at
 """
 
 
@@ -41,6 +47,7 @@ async def admit(
     tenant_id: uuid.UUID,
     group_id: uuid.UUID,
     user_id: str,
+    person: PersonRef,
     code_id: uuid.UUID | None,
     live_code_id: uuid.UUID | None,
     scan_id: uuid.UUID | None,
@@ -54,7 +61,7 @@ async def admit(
     (an approved request; the caller checked there is one). Records MemberJoined."""
     conn: Conn = uow.conn
     joined_at = await conn.fetchval(
-        _MEMBER, group_id, user_id, uow.now, code_id, scan_id, verification
+        _MEMBER, group_id, user_id, uow.now, code_id, scan_id, verification, person.person
     )
     created = joined_at is not None
     await conn.execute(
@@ -69,7 +76,8 @@ async def admit(
         uow.record(
             MemberJoined(
                 group_id=group_id,
-                user_id=user_id,
+                person=person.person,
+                user=person.user(user_id),
                 code_id=code_id,
                 scan_id=scan_id,
                 verification=verification,
@@ -91,8 +99,9 @@ async def admit(
 
 
 class Joiner:
-    def __init__(self, outbox: Outbox) -> None:
+    def __init__(self, outbox: Outbox, people: People) -> None:
         self.outbox = outbox
+        self.people = people
 
     async def join(
         self, tenant_id: uuid.UUID, join_token: str, user_id: str, device_id: str | None
@@ -115,8 +124,16 @@ class Joiner:
                     "UPDATE scan_facts SET joined_at = $2 WHERE scan_id = $1", scan_id, uow.now
                 )
                 stream = f"scan:{scan_id}"
+                person = self.people.from_token(claimed)
+                if person is None:  # the key was erased since, or the token is older
+                    person = await self.people.get(uow.conn, tenant_id, user_id, group_id)
                 uow.record(
-                    JoinTokenRedeemed(scan_id=scan_id, group_id=group_id, user_id=user_id),
+                    JoinTokenRedeemed(
+                        scan_id=scan_id,
+                        group_id=group_id,
+                        person=person.person,
+                        user=person.user(user_id),
+                    ),
                     stream_id=stream,
                     version=2,
                     tenant_id=tenant_id,
@@ -127,6 +144,7 @@ class Joiner:
                     tenant_id=tenant_id,
                     group_id=group_id,
                     user_id=user_id,
+                    person=person,
                     code_id=claimed["code_id"],
                     live_code_id=claimed["live_code_id"],
                     scan_id=scan_id,

@@ -384,4 +384,5 @@ def scan_input(token: str, visitor: Visitor, form: dict[str, str], ip: Any) -> S
         invite_code=form.get("invite_code", "").strip()[:32] or None,
         phone_last4=(form.get("phone_last4", "").strip() or None),
         real_name=form.get("real_name", "").strip()[:64] or None,
+        display_name=visitor.name or None,
     )

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 import msgspec
 
-from services.redeemer.scans import Answer, Moved, Refused, ScanInput, Subject
+from services.redeemer.scans import Answer, Moved, PersonMoved, Refused, ScanInput, Subject
 from shared.events.issuer import RouteRule
 from shared.http.problems import Problem
 
@@ -77,6 +77,35 @@ async def _candidates(scanner: Scanner, live: asyncpg.Record, scan: ScanInput) -
     return groups
 
 
+async def _hand_out(
+    scanner: Scanner,
+    subject: Subject,
+    scan: ScanInput,
+    group_id: uuid.UUID,
+    held: asyncpg.Record | None,
+    live: asyncpg.Record,
+) -> Answer:
+    """A token for one candidate group, sealed for the person as that group's profile
+    keeps them (their key is read, or made, just before)."""
+    for attempt in range(2):
+        async with scanner.pool.acquire() as conn:
+            person = await scanner.people.get(conn, subject.tenant_id, subject.user_id, group_id)
+        try:
+            return await scanner.hand_out_token(
+                replace(subject, group_id=group_id),
+                group_id,
+                scan,
+                held=held["scan_id"] if held is not None else None,
+                db_now=live["db_now"],
+                person=person,
+                cap=live["switch_at"],
+            )
+        except PersonMoved:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
 async def scan_live_code(scanner: Scanner, subject: Subject, scan: ScanInput) -> Answer:
     live = await scanner.poll(_LIVE, subject.live_code_id, give_up=lambda: False)
     if live is None:
@@ -103,14 +132,7 @@ async def scan_live_code(scanner: Scanner, subject: Subject, scan: ScanInput) ->
         )
         for group_id in candidates:
             try:
-                return await scanner.hand_out_token(
-                    replace(subject, group_id=group_id),
-                    group_id,
-                    scan,
-                    held=held["scan_id"] if held is not None else None,
-                    db_now=live["db_now"],
-                    cap=live["switch_at"],
-                )
+                return await _hand_out(scanner, subject, scan, group_id, held, live)
             except Refused as refused:
                 if refused.reason != "group_full":
                     raise

@@ -24,9 +24,11 @@ import asyncpg
 
 from services.redeemer import checks
 from services.redeemer.api.schemas import GroupSummary, Membership, ScanOut
+from services.redeemer.people import People, PersonRef, location_text
 from shared import codetoken
 from shared.clock import Clock, utcnow
 from shared.crypto.signing import b64url
+from shared.events.personal import Sealed
 from shared.events.redeemer import (
     JoinRequested,
     ScanAccepted,
@@ -63,7 +65,17 @@ class ScanInput:
     invite_code: str | None = None
     phone_last4: str | None = None
     real_name: str | None = None
+    display_name: str | None = None
     attributes: dict[str, list[str]] = field(default_factory=dict)
+
+    def sealed_ip(self, person: PersonRef) -> Sealed | None:
+        return person.seal("ip", None if self.ip is None else str(self.ip))
+
+    def sealed_location(self, person: PersonRef) -> Sealed | None:
+        where = self.location
+        if where is None:
+            return None
+        return person.seal("location", location_text(where.lat, where.lon, where.accuracy_m))
 
 
 @dataclass(frozen=True)
@@ -84,16 +96,20 @@ class Subject:
     live_code_id: uuid.UUID | None = None
     group_id: uuid.UUID | None = None
     channel: str | None = None
+    scan: ScanInput | None = None  # what the person sent, for the personal values recorded
 
 
 _KEY = "SELECT tenant_id, public_key FROM signing_keys WHERE key_id = $1"
 _CONTEXT = """
 SELECT c.*, g.name AS group_name, g.members, g.reserved, g.max_members, g.profile,
        g.timezone, g.verified_joins, m.joined_at AS member_since, t.scan_id AS held_scan_id,
-       now() AS db_now
+       p.person, k.key_id AS person_key_id, k.wrapped AS person_key_wrapped, now() AS db_now
 FROM codes c JOIN groups g ON g.group_id = c.group_id
 LEFT JOIN memberships m ON m.group_id = c.group_id AND m.user_id = $2
 LEFT JOIN join_tokens t ON t.group_id = c.group_id AND t.user_id = $2
+LEFT JOIN people p ON p.tenant_id = c.tenant_id AND p.user_id = $2
+LEFT JOIN person_keys k ON k.tenant_id = c.tenant_id AND k.person = p.person
+                       AND k.class = g.profile AND k.day = $3
 WHERE c.code_id = $1
 """
 _WHY_NOT = """
@@ -103,8 +119,8 @@ FROM codes WHERE code_id = $1
 """
 # A scan's writes, in one call (migrations/0003_scan_functions.sql): this person's token,
 # fact and event first, then the code's counter and the group's seat, locked only for the
-# call and its commit. Refusals come back as SQLSTATE QM001 to QM004.
-_ACCEPT = "SELECT * FROM qunma_accept_scan(" + ", ".join(f"${i}" for i in range(1, 29)) + ")"
+# call and its commit. Refusals come back as SQLSTATE QM001 to QM005.
+_ACCEPT = "SELECT * FROM qunma_accept_scan(" + ", ".join(f"${i}" for i in range(1, 37)) + ")"
 _COUNT = "SELECT qunma_count_scan($1, $2, $3, $4)"
 GROUP = "SELECT group_id, name, members, max_members FROM groups WHERE group_id = $1"
 _FACT = """
@@ -116,6 +132,11 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 
 class Moved(Exception):
     """The person's token changed between reading the scan's context and writing."""
+
+
+class PersonMoved(Exception):
+    """The person or key a scan sealed with is no longer theirs (made first by a
+    concurrent scan of the same person, or erased): read them again."""
 
 
 class Refused(Exception):
@@ -145,12 +166,14 @@ class Scanner:
         self,
         outbox: Outbox,
         *,
+        people: People,
         token_ttl: int,
         propagated: Callable[[], bool],
         clock: Clock = utcnow,
         propagation_wait: float = 3.0,
     ) -> None:
         self.outbox = outbox
+        self.people = people
         self.pool = outbox.pool
         self.token_ttl = token_ttl
         self.propagated = propagated
@@ -174,9 +197,13 @@ class Scanner:
         token, tenant = await self._verified_token(tenant_id, scan, scan_id)
         if token.kind == "live":
             return await scan_live_code(
-                self, Subject(tenant, scan_id, scan.user_id, live_code_id=token.code_id), scan
+                self,
+                Subject(tenant, scan_id, scan.user_id, live_code_id=token.code_id, scan=scan),
+                scan,
             )
-        ctx = await self.poll(_CONTEXT, token.code_id, scan.user_id, give_up=lambda: False)
+        ctx = await self.poll(
+            _CONTEXT, token.code_id, scan.user_id, self.people.today(), give_up=lambda: False
+        )
         if ctx is None:
             raise Problem(
                 "code_not_propagated",
@@ -190,6 +217,7 @@ class Scanner:
             code_id=ctx["code_id"],
             group_id=ctx["group_id"],
             channel=ctx["channel"],
+            scan=scan,
         )
         try:
             return await self._scan_code(subject, ctx, scan)
@@ -245,7 +273,7 @@ class Scanner:
         except Problem:
             if tenant_id is not None:  # a rejection is recorded for the tenant that asked
                 await self._record_rejection(
-                    Subject(tenant_id, scan_id, scan.user_id), "invalid_code", None
+                    Subject(tenant_id, scan_id, scan.user_id, scan=scan), "invalid_code", None
                 )
             raise
 
@@ -398,6 +426,8 @@ class Scanner:
             return Refused("group_full", "the group has no free seat")
         if state == "QM004":
             return Moved()
+        if state == "QM005":
+            return PersonMoved()
         return exc
 
     async def _not_counted(self, code_id: uuid.UUID) -> Refused:
@@ -425,16 +455,23 @@ class Scanner:
                     scan,
                     held=ctx["held_scan_id"],
                     db_now=ctx["db_now"],
+                    person=self.people.from_context(ctx, ctx["profile"]),
                     verification=mode,
                     bind_device=ctx["bind_device"],
                     code=ctx,
                 )
-            except (asyncpg.UniqueViolationError, Moved):
+            except (asyncpg.UniqueViolationError, Moved, PersonMoved):
                 # The same person scanned twice at once: read again, then reissue.
                 if attempt == 2:
                     raise
                 ctx = (
-                    await self.poll(_CONTEXT, ctx["code_id"], subject.user_id, give_up=lambda: True)
+                    await self.poll(
+                        _CONTEXT,
+                        ctx["code_id"],
+                        subject.user_id,
+                        self.people.today(),
+                        give_up=lambda: True,
+                    )
                     or ctx
                 )
         raise AssertionError("unreachable")
@@ -447,6 +484,7 @@ class Scanner:
         *,
         held: uuid.UUID | None,
         db_now: datetime,
+        person: PersonRef,
         verification: str = "none",
         bind_device: bool = False,
         code: asyncpg.Record | None = None,
@@ -466,12 +504,17 @@ class Scanner:
                     scan_id=subject.scan_id,
                     code_id=subject.code_id,
                     group_id=group_id,
-                    user_id=subject.user_id,
-                    device_id=scan.device_id,
+                    person=person.person,
+                    user=person.user(subject.user_id),
+                    device=person.seal("device", scan.device_id),
+                    display_name=person.seal("display_name", scan.display_name),
                     token_expires_at=expires_at,
                     replaces_scan_id=held,
                     live_code_id=subject.live_code_id,
+                    channel=subject.channel,
                     day=day,
+                    ip=scan.sealed_ip(person),
+                    location=scan.sealed_location(person),
                 ),
                 f"scan:{subject.scan_id}",
                 1,
@@ -509,6 +552,13 @@ class Scanner:
                     day,
                     code["daily_scan_limit"] if code is not None else None,
                     cap,
+                    person.person,
+                    person.key.key_id,
+                    person.wrapped,
+                    person.klass,
+                    person.day,
+                    person.new_person,
+                    person.new_key,
                     *event,
                 )
         except asyncpg.PostgresError as exc:
@@ -556,10 +606,13 @@ class Scanner:
                 if full:
                     raise Refused("group_full", "the group has no free seat")
                 await uow.conn.execute(_COUNT, ctx["code_id"], now, day, ctx["daily_scan_limit"])
+                person = await self.people.get(
+                    uow.conn, subject.tenant_id, subject.user_id, ctx["group_id"]
+                )
                 await uow.conn.execute(
                     "INSERT INTO join_requests (request_id, scan_id, tenant_id, group_id, "
-                    "code_id, user_id, mode, real_name, created_at) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    "code_id, user_id, mode, real_name, created_at, person, display_name) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                     request_id,
                     subject.scan_id,
                     subject.tenant_id,
@@ -569,6 +622,8 @@ class Scanner:
                     mode,
                     scan.real_name,
                     uow.now,
+                    person.person,
+                    scan.display_name,
                 )
                 uow.record(
                     JoinRequested(
@@ -576,10 +631,15 @@ class Scanner:
                         scan_id=subject.scan_id,
                         code_id=ctx["code_id"],
                         group_id=ctx["group_id"],
-                        user_id=subject.user_id,
+                        person=person.person,
+                        user=person.user(subject.user_id),
                         mode=mode,
-                        real_name=scan.real_name,
+                        real_name=person.seal("real_name", scan.real_name),
+                        display_name=person.seal("display_name", scan.display_name),
+                        channel=subject.channel,
                         day=day,
+                        ip=scan.sealed_ip(person),
+                        location=scan.sealed_location(person),
                     ),
                     stream_id=f"request:{request_id}",
                     version=1,
@@ -614,6 +674,9 @@ class Scanner:
         assert subject.group_id is not None
         async with self.outbox.unit() as uow:
             group = await uow.conn.fetchrow(GROUP, subject.group_id)
+            person = await self.people.get(
+                uow.conn, subject.tenant_id, subject.user_id, subject.group_id
+            )
             self._record(
                 uow,
                 subject,
@@ -621,8 +684,10 @@ class Scanner:
                     scan_id=subject.scan_id,
                     code_id=subject.code_id,
                     group_id=subject.group_id,
-                    user_id=subject.user_id,
+                    person=person.person,
+                    user=person.user(subject.user_id),
                     live_code_id=subject.live_code_id,
+                    channel=subject.channel,
                 ),
             )
             await uow.conn.execute(
@@ -668,6 +733,9 @@ class Scanner:
         self, subject: Subject, reason: str, groups_seen: int | None
     ) -> None:
         async with self.outbox.unit() as uow:
+            person = await self.people.get(
+                uow.conn, subject.tenant_id, subject.user_id, subject.group_id
+            )
             self._record(
                 uow,
                 subject,
@@ -675,10 +743,14 @@ class Scanner:
                     scan_id=subject.scan_id,
                     code_id=subject.code_id,
                     group_id=subject.group_id,
-                    user_id=subject.user_id,
+                    person=person.person,
+                    user=person.user(subject.user_id),
                     reason=reason,
                     live_code_id=subject.live_code_id,
+                    channel=subject.channel,
                     groups_seen=groups_seen,
+                    ip=subject.scan.sealed_ip(person) if subject.scan else None,
+                    location=subject.scan.sealed_location(person) if subject.scan else None,
                 ),
             )
             await uow.conn.execute(

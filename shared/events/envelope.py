@@ -15,7 +15,7 @@ import msgspec
 from shared.events.base import Event, decode_data
 
 
-class Envelope(msgspec.Struct, frozen=True, kw_only=True):
+class Envelope(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     event_id: uuid.UUID
     type: str
     schema: int
@@ -30,6 +30,9 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     partition: int
     position: int
     prev_hash: str
+    # Who caused it (shared/store/actor.py). Absent, not null, when unknown: events sealed
+    # before it existed keep their bytes.
+    actor: str | None = None
 
     def event(self) -> Event:
         return decode_data(self.type, self.schema, bytes(self.data))

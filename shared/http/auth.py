@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from shared.http.problems import Handler, Problem
+from shared.store.actor import acting_as
 
 SCOPES = ("issue", "redeem", "audit", "admin")
 LOG_SCOPE = "log"  # held only by the deployment's log token (service-to-service catch-up)
@@ -99,6 +100,7 @@ def auth_middleware(
                 )
             if log_token and hmac.compare_digest(token.encode(), log_token.encode()):
                 request[PRINCIPAL] = log_principal
+                actor = "log-token"
             else:
                 found = await lookup(hash_key(token))
                 if found is None:
@@ -108,6 +110,10 @@ def auth_middleware(
                         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
                     )
                 request[PRINCIPAL] = found
+                actor = f"key:{found.key_id}"
+            # Every event this request records names who asked for it.
+            with acting_as(actor):
+                return await handler(request)
         return await handler(request)
 
     return authenticate

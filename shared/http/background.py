@@ -9,16 +9,21 @@ from typing import Any
 
 from aiohttp import web
 
+from shared.store.actor import acting_as
+
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
 def background(
     name: str, make: Callable[[web.Application], Coroutine[Any, Any, None]]
 ) -> CleanupContext:
-    """Start `make(app)` as a task after the contexts before it; cancel it on shutdown."""
+    """Start `make(app)` as a task after the contexts before it; cancel it on shutdown.
+    Events it records name it as their actor: `system:{name}`."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(make(app), name=name)
+        with acting_as(f"system:{name}"):
+            # The task copies the context as it is now: the actor goes with it.
+            task = asyncio.create_task(make(app), name=name)
         try:
             yield
         finally:

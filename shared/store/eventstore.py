@@ -18,6 +18,7 @@ import asyncpg
 from shared.dbtypes import Conn
 from shared.events import Event, decode_data, encode_data
 from shared.ids import uuid7
+from shared.store.actor import ACTOR
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class ConcurrencyConflict(Exception):
         self.stream_id = stream_id
 
 
-# One event as the ten values of the events table's columns, for a statement (or a
+# One event as the eleven values of the events table's columns, for a statement (or a
 # function, as the redeemer's scan) that inserts it alongside other rows.
 def event_values(log: LogSpec, pending: Pending, occurred_at: datetime) -> tuple[object, ...]:
     return (
@@ -74,14 +75,15 @@ def event_values(log: LogSpec, pending: Pending, occurred_at: datetime) -> tuple
         pending.key,
         log.partition_for(pending.key),
         encode_data(pending.event),
+        ACTOR.get(),
     )
 
 
 _INSERT = """
 INSERT INTO events (event_id, type, schema, tenant_id, stream_id, stream_version,
-                    occurred_at, kafka_key, partition, data)
+                    occurred_at, kafka_key, partition, data, actor)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::uuid[], $5::text[], $6::int[],
-                     $7::timestamptz[], $8::text[], $9::int[], $10::bytea[])
+                     $7::timestamptz[], $8::text[], $9::int[], $10::bytea[], $11::text[])
 """
 
 
@@ -105,6 +107,7 @@ async def append(
             [p.key for p in pending],
             [log.partition_for(p.key) for p in pending],
             [encode_data(p.event) for p in pending],
+            [ACTOR.get()] * len(pending),
         )
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "events_stream_version":

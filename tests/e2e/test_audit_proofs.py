@@ -111,15 +111,18 @@ async def test_an_event_after_the_last_checkpoint_is_not_checkpointed_yet(stack:
     """A new group's event waits for the next checkpoint: 600 s, or 4 events in its
     partition (then the count rule covers it at once: 200, not 409)."""
     group = await stack.create_group("not yet proven")
-    heads = await _settled(stack, stack.issuer)
-    found = [
-        (item, heads[partition])
-        for partition in heads
-        for item in await _log(stack, stack.issuer, partition)
-        if item["event"]["data"].get("group_id") == group["group_id"]
-    ]
+    found: list[dict[str, Any]] = []
+    async with asyncio.timeout(30):
+        while not found:  # committed is not yet sealed: wait for its place in the log
+            heads = await _settled(stack, stack.issuer)
+            found = [
+                item
+                for partition in heads
+                for item in await _log(stack, stack.issuer, partition)
+                if item["event"]["data"].get("group_id") == group["group_id"]
+            ]
     assert len(found) == 1
-    item = found[0][0]
+    item = found[0]
     # A checkpoint the count rule sealed with the event is visible with it: read it now.
     head = (await _settled(stack, stack.issuer))[item["event"]["partition"]]
     answer = await stack.issuer.get(f"/v1/log/proof?event_id={item['event']['event_id']}")

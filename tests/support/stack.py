@@ -74,6 +74,12 @@ class Stack:
     children: dict[str, Child]
     broker: EmbeddedBroker | None = None
     replicas: list[Client] = field(default_factory=list)  # every redeemer, the first included
+    tenant_id: str = ""
+    redeemer_kek: str = ""  # the redeemer's own KEK: it seals the person keys
+
+    def cli_env(self) -> dict[str, str]:
+        """The environment an operator's `qunma audit` / `qunma forget` runs with."""
+        return {**self.env, "QUNMA_REDEEMER_KEK": self.redeemer_kek}
 
     async def restart_broker(self) -> None:
         """Stop the broker and start a fresh, empty one on the same port (memory storage)."""
@@ -197,6 +203,7 @@ async def started_stack(
         issuer = Client(session, settings.issuer_url, None)
         redeemer = Client(session, settings.redeemer_url, None)
         stack = Stack(settings, env, issuer, redeemer, "", children, broker)
+        stack.redeemer_kek = redeemer_env["QUNMA_KEK"]
 
         async def stop_broker() -> None:
             if stack.broker is not None:
@@ -206,6 +213,7 @@ async def started_stack(
         await _ready(issuer, children["issuer"])
         created = await provision_tenant(settings, f"tenant-{tag}")
         stack.api_key = issuer.key = redeemer.key = created.api_key
+        stack.tenant_id = str(created.tenant_id)
         for i, port in enumerate(replica_ports):
             replica = (
                 redeemer if i == 0 else Client(session, f"http://127.0.0.1:{port}", created.api_key)

@@ -14,7 +14,8 @@ from shared.events import Envelope, Event, UnknownEventType, decode_data, encode
 from shared.events.base import upcaster
 from shared.events.envelope import canonical_bytes, decode_envelope
 from shared.events.issuer import CodeIssued, GroupCreated
-from shared.events.redeemer import ScanAccepted
+from shared.events.personal import Sealed, legacy_person
+from shared.events.redeemer import JoinRequested, ScanAccepted
 
 
 def _code_issued() -> CodeIssued:
@@ -99,10 +100,44 @@ def test_optional_fields_added_later_decode_from_old_data() -> None:
         scan_id=uuid.uuid4(),
         code_id=uuid.uuid4(),
         group_id=uuid.uuid4(),
-        user_id="u",
-        device_id=None,
+        person="p_1",
+        user=Sealed("k1", "c1"),
         token_expires_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
     old: dict[str, Any] = msgspec.json.decode(encode_data(scan))
     del old["replaces_scan_id"]
-    assert decode_data("ScanAccepted", 1, msgspec.json.encode(old)) == scan
+    assert decode_data("ScanAccepted", 2, msgspec.json.encode(old)) == scan
+
+
+def test_a_schema_1_scan_is_lifted_with_a_pseudonym_and_its_values_in_clear() -> None:
+    """Events logged before sealing existed decode as today's type; their values stay as
+    they were logged (in clear, marked by an empty key id)."""
+    old = {
+        "scan_id": str(uuid.uuid4()),
+        "code_id": None,
+        "group_id": str(uuid.uuid4()),
+        "user_id": "wx-alice",
+        "device_id": "phone-1",
+        "token_expires_at": "2026-01-01T00:00:00Z",
+        "day": None,
+    }
+    lifted = decode_data("ScanAccepted", 1, msgspec.json.encode(old))
+    assert isinstance(lifted, ScanAccepted)
+    assert lifted.person == legacy_person("wx-alice")
+    assert lifted.user == Sealed("", "wx-alice") and lifted.device == Sealed("", "phone-1")
+    request = decode_data(
+        "JoinRequested",
+        1,
+        msgspec.json.encode(
+            {
+                "request_id": str(uuid.uuid4()),
+                "scan_id": str(uuid.uuid4()),
+                "code_id": None,
+                "group_id": str(uuid.uuid4()),
+                "user_id": "wx-bob",
+                "mode": "real_name",
+                "real_name": "Bob",
+            }
+        ),
+    )
+    assert isinstance(request, JoinRequested) and request.real_name == Sealed("", "Bob")

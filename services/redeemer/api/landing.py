@@ -21,6 +21,7 @@ from services.redeemer.landing import (
 from shared.http.clientip import client_ip
 from shared.http.endpoints import Media
 from shared.http.problems import Problem
+from shared.store.actor import ACTOR
 
 _DEAD = {"code_expired", "code_revoked", "code_superseded", "code_not_active", "invalid_code"}
 _HTML = {
@@ -134,6 +135,9 @@ async def landing_join(request: web.Request) -> web.StreamResponse:
     visitor = Visitor(
         visitor.user_id, visitor.device_id, form.get("name", "").strip()[:32] or visitor.name
     )
+    # No API key on this page: the person is the actor of what it records (for this
+    # request's task only: aiohttp runs each request in its own).
+    ACTOR.set("landing")
     try:
         answer = await request.app[SCANNER].scan(None, scan_input(token, visitor, form, ip))
         if answer.body.status == "token":

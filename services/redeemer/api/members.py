@@ -91,7 +91,8 @@ async def list_members(
 async def remove_member(request: web.Request, tenant_id: uuid.UUID) -> web.Response:
     """The seat is free at once; recorded as MemberLeft."""
     group_id = path_uuid(request, "group_id", "group")
-    await leave(request.app[SCANNER].outbox, tenant_id, group_id, request.match_info["user_id"])
+    scanner = request.app[SCANNER]
+    await leave(scanner.outbox, scanner.people, tenant_id, group_id, request.match_info["user_id"])
     return web.Response(status=204)
 
 
@@ -102,6 +103,7 @@ def _request_out(row: asyncpg.Record) -> JoinRequestOut:
         user_id=row["user_id"],
         mode=row["mode"],
         real_name=row["real_name"],
+        display_name=row["display_name"],
         status=row["status"],
         created_at=row["created_at"],
         decided_at=row["decided_at"],

@@ -67,6 +67,7 @@ async def scan(request: web.Request, tenant_id: uuid.UUID, body: ScanIn) -> web.
             invite_code=body.invite_code,
             phone_last4=body.phone_last4,
             real_name=body.real_name,
+            display_name=body.display_name,
             attributes=attributes,
         ),
     )

@@ -36,6 +36,18 @@ class ScanIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     real_name: (
         Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")] | None
     ) = None
+    display_name: (
+        Annotated[
+            str,
+            Meta(
+                min_length=1,
+                max_length=32,
+                pattern=r"^[^\x00-\x1f\x7f]+$",
+                description="the name the person shows in the group (sealed in the log)",
+            ),
+        ]
+        | None
+    ) = None
     attributes: Annotated[
         dict[
             Annotated[str, Meta(min_length=1, max_length=32)],
@@ -110,6 +122,7 @@ class JoinRequestOut(msgspec.Struct, kw_only=True):
     user_id: str
     mode: str
     real_name: str | None
+    display_name: str | None = None
     status: str
     created_at: datetime
     decided_at: datetime | None

@@ -1,0 +1,61 @@
+"""`qunma forget --tenant T --user-id U`: erasure from an operator's shell.
+
+The same as `DELETE /v1/people/{user_id}` with an admin key, run against the redeemer's
+database directly (QUNMA_REDEEMER_DATABASE_URL, or what `qunma up` wrote down); the running
+redeemer's relay seals and publishes the `PersonForgotten` event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from qunma.audit_cli import stack_env
+from shared import config
+from shared.db import create_pool, migrate_database
+from shared.http.problems import Problem
+from shared.store.actor import acting_as
+from shared.store.log_setup import ensure_log
+from shared.store.unit_of_work import Outbox
+
+
+async def _forget(args: argparse.Namespace, settings: config.Settings) -> int:
+    from services.redeemer.app import migrations
+    from services.redeemer.erasure import forget
+
+    dsn = config.require(settings.redeemer_database_url, "QUNMA_REDEEMER_DATABASE_URL")
+    await migrate_database(dsn, migrations())
+    pool = await create_pool(dsn, min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            await ensure_log(conn, settings.redeemer_log)
+        with acting_as("cli:forget"):
+            try:
+                done = await forget(Outbox(pool, settings.redeemer_log), args.tenant, args.user_id)
+            except Problem as problem:
+                print(f"qunma: {problem.detail}", file=sys.stderr)
+                return 1
+    finally:
+        await pool.close()
+    print(
+        json.dumps(
+            {
+                "tenant_id": str(args.tenant),
+                "user_id": args.user_id,
+                "person": done.person,
+                "keys_destroyed": done.keys_destroyed,
+            }
+        )
+    )
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = config.from_env(stack_env(args.data_dir))
+        return asyncio.run(_forget(args, settings))
+    except config.ConfigError as exc:
+        print(f"qunma: {exc}", file=sys.stderr)
+        return 2
