@@ -14,15 +14,22 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import msgspec
 
 from shared import config
 from shared.audit.keys import Pins, merge, pins_from_jwks
+from shared.crypto.kek import Kek, KekError
+from shared.db import mask_dsn
+from shared.events import Envelope, Event, UnknownEventType
+from shared.events.envelope import decode_envelope
 
 JSON = msgspec.json.Encoder()
 
@@ -72,6 +79,23 @@ def add_parsers(commands: Any) -> None:
 
     export = sub.add_parser("export", help="write both logs to a JSON Lines file")
     export.add_argument("--out", type=Path, required=True)
+
+    replay = sub.add_parser(
+        "replay", help="rebuild the redeemer's state from the logs and diff it with the live one"
+    )
+    replay.add_argument("--into", required=True, metavar="DSN", help="an empty database")
+    replay.add_argument("--json", action="store_true")
+
+    report = sub.add_parser(
+        "report", help="who issued, rotated and revoked what; scans, joins and members"
+    )
+    report.add_argument("--as-of", type=_instant, help="the logs as they stood then (ISO 8601)")
+    report.add_argument("--tenant", type=uuid.UUID)
+    report.add_argument("--group", type=uuid.UUID)
+    report.add_argument("--code", type=uuid.UUID)
+    report.add_argument("--file", type=Path, help="read an export instead of the topics")
+    report.add_argument("--json", action="store_true", help="the report as JSON")
+    report.add_argument("--html", type=Path, metavar="FILE", help="also write a page with charts")
 
     prove = sub.add_parser("prove", help="fetch and check an event's inclusion proof")
     prove.add_argument("event_id", type=uuid.UUID)
@@ -338,14 +362,149 @@ async def _prove(args: argparse.Namespace, settings: config.Settings) -> int:
     return 1
 
 
+def _instant(text: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+async def _events(
+    settings: config.Settings, file: Path | None
+) -> AsyncIterator[tuple[Envelope, Event]]:
+    """Every event of both logs: each partition in order, partitions interleaved."""
+    from shared.audit.sources import audit_consumer, file_records, read_header, read_partitions
+
+    logs = {
+        settings.issuer_topic: settings.partitions,
+        settings.redeemer_topic: settings.partitions,
+    }
+    if file is not None:
+        header = read_header(file)
+        parts = {(log, p) for log, n in header.partitions.items() for p in range(n)}
+        for _, items in file_records(file, parts):
+            for body, _, _ in items:
+                envelope = decode_envelope(body)
+                with suppress(UnknownEventType):
+                    yield envelope, envelope.event()
+        return
+    consumer = audit_consumer(settings.kafka, "audit-report")
+    await consumer.start()
+    try:
+        parts_list = [(log, p) for log, n in logs.items() for p in range(n)]
+        async for _, items in read_partitions(consumer, parts_list):
+            for body, _, _ in items:
+                envelope = decode_envelope(body)
+                with suppress(UnknownEventType):
+                    yield envelope, envelope.event()
+    finally:
+        await consumer.stop()
+
+
+async def _report(args: argparse.Namespace, settings: config.Settings) -> int:
+    from services.redeemer.replay import KeyRing
+    from shared.audit.report import Filters, ReportBuilder
+    from shared.audit.report_render import page, text
+
+    reveal = None
+    kek = redeemer_kek(args.env)
+    if kek is not None and settings.redeemer_database_url:
+        try:
+            reveal = (await KeyRing.load(settings.redeemer_database_url, kek)).reveal
+        except (OSError, TimeoutError, asyncpg.PostgresError, KekError) as exc:
+            print(f"qunma: person keys not read ({exc}): values stay [sealed]", file=sys.stderr)
+    builder = ReportBuilder(Filters(args.tenant, args.group, args.code, args.as_of), reveal)
+    async for envelope, event in _events(settings, args.file):
+        builder.add(envelope, event)
+    doc = builder.result()
+    if args.html:
+        args.html.write_text(page(doc), encoding="utf-8")
+    if args.json:
+        sys.stdout.buffer.write(JSON.encode(doc) + b"\n")
+    else:
+        print(text(doc), end="")
+        if args.html:
+            print(f"page written to {args.html}")
+    return 0
+
+
+def redeemer_kek(env: Mapping[str, str]) -> Kek | None:
+    """The redeemer's KEK, to open person keys: QUNMA_REDEEMER_KEK (what `qunma up` and
+    compose call it), or QUNMA_KEK in the redeemer's own environment."""
+    text = env.get("QUNMA_REDEEMER_KEK") or env.get("QUNMA_KEK")
+    return Kek.from_text(text) if text else None
+
+
+async def _replay(args: argparse.Namespace, settings: config.Settings) -> int:
+    from services.redeemer.replay import KeyRing, diff, rebuild, snapshot
+
+    live = config.require(settings.redeemer_database_url, "QUNMA_REDEEMER_DATABASE_URL")
+    snap = await snapshot(live, settings.issuer_topic)
+    try:
+        keys = await KeyRing.load(live, redeemer_kek(args.env))
+    except KekError as exc:
+        # Only names depend on it: the comparison is by pseudonym.
+        print(f"qunma: {exc}; user ids in the rebuilt tables stay unread", file=sys.stderr)
+        keys = KeyRing(None, {})
+    progress = _Progress(sys.stderr.isatty() and not args.json, "replaying")
+    done = 0
+
+    def tell(n: int) -> None:
+        nonlocal done
+        done += n
+        progress(done)
+
+    try:
+        rebuilt = await rebuild(
+            args.into,
+            settings.kafka,
+            settings.issuer_topic,
+            settings.redeemer_topic,
+            snap,
+            keys.reveal,
+            tell,
+        )
+    finally:
+        progress.close()
+    lines = diff(snap.tables, rebuilt)
+    rows = {table: len(found) for table, found in rebuilt.items()}
+    summary = {
+        "events": done,
+        "issuer_positions": snap.issuer,
+        "redeemer_positions": snap.redeemer,
+        "rows": rows,
+        "differences": lines,
+    }
+    if args.json:
+        print(json.dumps(summary, default=str))
+    else:
+        print(
+            f"replayed {done:,} events into {mask_dsn(args.into)}: "
+            + ", ".join(f"{t} {n}" for t, n in rows.items())
+        )
+        for line in lines:
+            print(f"DIFFERENT {line}")
+        print(f"{len(lines)} difference(s)")
+    return 0 if not lines else 1
+
+
 def run(args: argparse.Namespace) -> int:
     env = stack_env(args.data_dir)
+    args.env = env
     try:
         settings = config.from_env(env)
     except config.ConfigError as exc:
         print(f"qunma: {exc}", file=sys.stderr)
         return 2
-    command = {"verify": _verify, "export": _export, "prove": _prove}[args.audit_command]
+    commands = {
+        "verify": _verify,
+        "export": _export,
+        "prove": _prove,
+        "replay": _replay,
+        "report": _report,
+    }
+    command = commands[args.audit_command]
     try:
         return asyncio.run(command(args, settings))
     except (ValueError, OSError, TimeoutError, aiohttp.ClientError) as exc:
