@@ -282,9 +282,10 @@ async def verify_cli(bootstrap: str, jwks: Path, workers: int) -> dict[str, Any]
 async def main() -> None:
     p = parser(__doc__ or "")
     p.add_argument("--events", type=int, default=1_000_000)
+    p.add_argument("--workers", type=int, help="verify's workers (default: its own, a CPU each)")
     args = p.parse_args()
     events = 100_000 if args.quick else args.events
-    workers = os.cpu_count() or 1
+    workers = args.workers or os.cpu_count() or 1
     root = Path(tempfile.mkdtemp(prefix="qunma-bench-audit-"))
     broker = EmbeddedBroker(free_port(), root / "broker.log")
     await broker.start()

@@ -211,6 +211,7 @@ def floor_sql(tenant_id: str, code_id: str, group_id: str) -> tuple[str, list[st
     data = json.dumps(
         {
             "code_id": code_id,
+            "daily_capped": False,
             "day": None,
             "device": None,
             "display_name": None,
@@ -269,7 +270,8 @@ def floor_sql(tenant_id: str, code_id: str, group_id: str) -> tuple[str, list[st
             34: "0",
             # hex: pgbench would read the JSON's colons as variables
             35: f"decode('{data.encode().hex()}', 'hex')",
-            36: "'key:bench'",
+            # (no colon: pgbench would read one as a variable)
+            36: "'bench'",
         },
     )
     return context, [accept]

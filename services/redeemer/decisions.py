@@ -73,12 +73,12 @@ class DecisionProjection:
     def _user(self, user: Sealed, person: str) -> str:
         return self.reveal(user, "user") or ERASED + person
 
-    async def _counted(self, conn: Conn, code_id: Any, day: Any) -> None:
+    async def _counted(self, conn: Conn, code_id: Any, day: Any, capped: bool) -> None:
         if code_id is not None:
             await conn.execute(
                 "UPDATE codes SET scans_used = scans_used + 1 WHERE code_id = $1", code_id
             )
-            if day is not None:
+            if capped and day is not None:
                 await conn.execute(_DAILY, code_id, day)
 
     async def _fact(
@@ -98,7 +98,7 @@ class DecisionProjection:
         )
 
     async def _accepted(self, conn: Conn, e: ScanAccepted, env: Envelope) -> None:
-        await self._counted(conn, e.code_id, e.day)
+        await self._counted(conn, e.code_id, e.day, e.daily_capped)
         if e.replaces_scan_id is None:
             await conn.execute(
                 "UPDATE groups SET reserved = reserved + 1 WHERE group_id = $1", e.group_id
@@ -112,7 +112,7 @@ class DecisionProjection:
         await self._fact(conn, e, env, "rejected", e.reason)
 
     async def _requested(self, conn: Conn, e: JoinRequested, env: Envelope) -> None:
-        await self._counted(conn, e.code_id, e.day)
+        await self._counted(conn, e.code_id, e.day, e.daily_capped)
         await conn.execute(
             "INSERT INTO join_requests (request_id, scan_id, tenant_id, group_id, code_id, "
             "live_code_id, user_id, mode, real_name, display_name, created_at, person) "

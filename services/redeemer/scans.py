@@ -108,8 +108,14 @@ FROM codes c JOIN groups g ON g.group_id = c.group_id
 LEFT JOIN memberships m ON m.group_id = c.group_id AND m.user_id = $2
 LEFT JOIN join_tokens t ON t.group_id = c.group_id AND t.user_id = $2
 LEFT JOIN people p ON p.tenant_id = c.tenant_id AND p.user_id = $2
-LEFT JOIN person_keys k ON k.tenant_id = c.tenant_id AND k.person = p.person
-                       AND k.class = g.profile AND k.day = $3
+-- A lateral lookup (LIMIT keeps the planner from flattening it): the key is found by its
+-- whole unique index, never by scanning the day's keys of every person.
+LEFT JOIN LATERAL (
+    SELECT k.key_id, k.wrapped FROM person_keys k
+    WHERE k.tenant_id = c.tenant_id AND k.person = p.person AND k.class = g.profile
+      AND k.day = $3
+    LIMIT 1
+) k ON true
 WHERE c.code_id = $1
 """
 _WHY_NOT = """
@@ -513,6 +519,7 @@ class Scanner:
                     live_code_id=subject.live_code_id,
                     channel=subject.channel,
                     day=day,
+                    daily_capped=code is not None and code["daily_scan_limit"] is not None,
                     ip=scan.sealed_ip(person),
                     location=scan.sealed_location(person),
                 ),
@@ -638,6 +645,7 @@ class Scanner:
                         display_name=person.seal("display_name", scan.display_name),
                         channel=subject.channel,
                         day=day,
+                        daily_capped=ctx["daily_scan_limit"] is not None,
                         ip=scan.sealed_ip(person),
                         location=scan.sealed_location(person),
                     ),

@@ -45,6 +45,7 @@ class ScanAccepted(Event, frozen=True):
     replaces_scan_id: uuid.UUID | None = None
     channel: str | None = None  # the code's attribution channel when it was scanned
     live_code_id: uuid.UUID | None = None
+    daily_capped: bool = False  # counted against the code's daily cap on `day`
     day: date | None = None
 
 
@@ -103,6 +104,7 @@ class JoinRequested(Event, frozen=True):
     location: Sealed | None = None
     channel: str | None = None  # the code's attribution channel when it was scanned
     live_code_id: uuid.UUID | None = None
+    daily_capped: bool = False  # counted against the code's daily cap on `day`
     day: date | None = None  # counted as a scan, on this local day
 
 

@@ -257,3 +257,51 @@ async def test_the_daily_cap_rolls_over_at_local_midnight(race: Stack) -> None:
         code["code_id"],
     )
     assert days["days"] == ["2026-11-29", "2026-11-30"] and days["scans"] == [2, 2]
+
+
+async def test_one_new_person_scanning_everywhere_at_once_is_one_person_with_one_key(
+    race: Stack,
+    wide: aiohttp.ClientSession,
+) -> None:
+    """A person unknown so far scans 20 codes at the same instant, through both replicas:
+    each scan would make the person and today's key. Exactly one person and one key (per
+    profile and day) come out, and every event names that person and seals with that key."""
+    codes, groups = [], []
+    for i in range(20):
+        group = await race.create_group(f"everywhere {i}", profile="personal")
+        groups.append(group["group_id"])
+        codes.append(await race.issue_code(group["group_id"]))
+    for code in codes:
+        await _known(race, "codes", "code_id", code["code_id"])
+    answers = await asyncio.gather(
+        *(
+            _replica(race, wide, i).post(
+                "/v1/scans", {"payload": code["payload"], "user_id": "wx-everywhere"}
+            )
+            for i, code in enumerate(codes)
+        )
+    )
+    assert [a.status for a in answers] == [200] * 20, [a.body for a in answers]
+    people = await _db(
+        race,
+        "SELECT count(*) AS n, min(person) AS person FROM people WHERE user_id = $1",
+        "wx-everywhere",
+    )
+    assert people["n"] == 1
+    keys = await _db(
+        race,
+        "SELECT count(*) AS n, min(key_id) AS key_id FROM person_keys WHERE person = $1",
+        people["person"],
+    )
+    assert keys["n"] == 1
+    events = await _db(
+        race,
+        "WITH e AS (SELECT convert_from(data, 'UTF8')::jsonb AS d FROM events "
+        "WHERE type = 'ScanAccepted') "
+        "SELECT count(*) AS n, count(DISTINCT d ->> 'person') AS persons, "
+        "count(DISTINCT d -> 'user' ->> 'k') AS keys, min(d ->> 'person') AS person, "
+        "min(d -> 'user' ->> 'k') AS key_id FROM e WHERE d ->> 'group_id' = ANY($1)",
+        groups,
+    )
+    assert (events["n"], events["persons"], events["keys"]) == (20, 1, 1)
+    assert (events["person"], events["key_id"]) == (people["person"], keys["key_id"])
