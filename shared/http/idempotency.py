@@ -8,7 +8,10 @@ below 500 are kept for 24 hours; a failure (5xx) releases the key so a retry can
 The claim and the handler's own transaction are separate: if the process dies between the
 handler's commit and the storing of its response, a retry runs the request again. Handlers
 that must not repeat (issuing a code) are safe because the second run creates a second,
-equally valid resource, never a corrupted one.
+equally valid resource, never a corrupted one. A claim still running after `ABANDONED`
+belonged to a process that died (no handler takes that long: the proxy in front gave up
+long before), so a retry with the same body takes it over instead of being told "in
+progress" until the key expires a day later.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from shared.http.problems import Handler, Problem
 log = logging.getLogger(__name__)
 
 RETENTION = "24 hours"
+ABANDONED = "60 seconds"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _REPLAYED = "Idempotent-Replayed"
 
@@ -74,6 +78,8 @@ def idempotency_middleware(pool_of: Callable[[web.Application], asyncpg.Pool]) -
                     "this Idempotency-Key was sent before with another request",
                 )
             if row["status"] is None:
+                if await _take_over(pool, scope, key, fingerprint):
+                    return await _run(request, handler, pool, scope, key)
                 raise Problem(
                     "idempotency_in_progress",
                     "a request with this Idempotency-Key is still running",
@@ -88,31 +94,55 @@ def idempotency_middleware(pool_of: Callable[[web.Application], asyncpg.Pool]) -
                 content_type=row["content_type"],
                 headers=headers,
             )
-        try:
-            try:
-                response = await handler(request)
-            except Problem as problem:
-                response = problem.response()
-        except BaseException:
-            await _release(pool, scope, key)
-            raise
-        if response.status >= 500 or not isinstance(response, web.Response):
-            await _release(pool, scope, key)
-            return response
-        async with pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE idempotency_keys SET status = $3, content_type = $4, location = $5, "
-                "body = $6 WHERE scope = $1 AND key = $2",
-                scope,
-                key,
-                response.status,
-                response.content_type,
-                response.headers.get("Location"),
-                response.body,
-            )
-        return response
+        return await _run(request, handler, pool, scope, key)
 
     return idempotent
+
+
+async def _run(
+    request: web.Request, handler: Handler, pool: asyncpg.Pool, scope: str, key: str
+) -> web.StreamResponse:
+    """Run the request under a claim we hold, and keep its answer (or release the claim)."""
+    try:
+        try:
+            response = await handler(request)
+        except Problem as problem:
+            response = problem.response()
+    except BaseException:
+        await _release(pool, scope, key)
+        raise
+    if response.status >= 500 or not isinstance(response, web.Response):
+        await _release(pool, scope, key)
+        return response
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE idempotency_keys SET status = $3, content_type = $4, location = $5, "
+            "body = $6 WHERE scope = $1 AND key = $2",
+            scope,
+            key,
+            response.status,
+            response.content_type,
+            response.headers.get("Location"),
+            response.body,
+        )
+    return response
+
+
+async def _take_over(pool: asyncpg.Pool, scope: str, key: str, fingerprint: bytes) -> bool:
+    """Claim a key whose first request was abandoned; of concurrent retries, one wins (the
+    row lock makes the others re-check `created_at`, which the winner has just renewed)."""
+    async with pool.acquire() as conn:
+        taken: bool | None = await conn.fetchval(
+            "UPDATE idempotency_keys SET created_at = now() "
+            "WHERE scope = $1 AND key = $2 AND fingerprint = $3 AND status IS NULL "
+            f"AND created_at < now() - interval '{ABANDONED}' RETURNING true",
+            scope,
+            key,
+            fingerprint,
+        )
+    if taken:
+        log.warning("idempotency key %r of %s: abandoned claim taken over", key, scope)
+    return bool(taken)
 
 
 async def _release(pool: asyncpg.Pool, scope: str, key: str) -> None:
