@@ -25,7 +25,7 @@ from services.redeemer.members import leave
 from shared.http.auth import principal
 from shared.http.cursor import decode_cursor, encode_cursor
 from shared.http.json import json_response
-from shared.http.paths import path_uuid
+from shared.http.paths import path_user_id, path_uuid
 from shared.http.problems import Problem
 
 
@@ -86,13 +86,13 @@ async def list_members(
     scope="redeem",
     tags=["members"],
     responses={204: None},
-    errors=["not_found"],
+    errors=["invalid_request", "not_found"],
 )
 async def remove_member(request: web.Request, tenant_id: uuid.UUID) -> web.Response:
     """The seat is free at once; recorded as MemberLeft."""
     group_id = path_uuid(request, "group_id", "group")
     scanner = request.app[SCANNER]
-    await leave(scanner.outbox, scanner.people, tenant_id, group_id, request.match_info["user_id"])
+    await leave(scanner.outbox, scanner.people, tenant_id, group_id, path_user_id(request))
     return web.Response(status=204)
 
 

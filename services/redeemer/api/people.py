@@ -11,7 +11,7 @@ from services.redeemer.api.registry import api
 from services.redeemer.context import SCANNER
 from services.redeemer.erasure import forget
 from shared.http.json import json_response
-from shared.http.problems import Problem
+from shared.http.paths import path_user_id
 
 
 class ErasedOut(msgspec.Struct):
@@ -29,15 +29,13 @@ class ErasedOut(msgspec.Struct):
     scope="admin",
     tags=["people"],
     responses={200: ErasedOut},
-    errors=["not_found"],
+    errors=["invalid_request", "not_found"],
 )
 async def erase_person(request: web.Request, tenant_id: uuid.UUID) -> web.Response:
     """Destroys every key this person's values in the log were sealed with (so the log
     still verifies, and nothing in it says who they were), and renames what the redeemer
     keeps about them: a membership keeps its seat as `erased:{person}`. Recorded as
     `PersonForgotten`. A person the redeemer holds nothing of is `not_found`."""
-    user_id = request.match_info["user_id"]
-    if not user_id or len(user_id) > 128:
-        raise Problem("invalid_request", "user_id must be 1 to 128 characters")
+    user_id = path_user_id(request)
     done = await forget(request.app[SCANNER].outbox, tenant_id, user_id)
     return json_response(ErasedOut(user_id, done.person, done.keys_destroyed))
