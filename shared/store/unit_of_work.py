@@ -89,12 +89,15 @@ class Outbox:
             self.on_commit()
 
     async def run(self, decide: Callable[[UnitOfWork], Awaitable[T]], *, attempts: int = 5) -> T:
-        """Run `decide` in a unit of work, again from a fresh read if a stream moved under it."""
+        """Run `decide` in a unit of work, again from a fresh read if a stream moved under it
+        or PostgreSQL rolled the transaction back to break a deadlock (a handler and the
+        follower that projects the other service's events can update the same rows in
+        different orders: superseding a code while its join counters move)."""
         for attempt in range(attempts):
             try:
                 async with self.unit() as uow:
                     return await decide(uow)
-            except ConcurrencyConflict:
+            except (ConcurrencyConflict, asyncpg.exceptions.TransactionRollbackError):
                 if attempt == attempts - 1:
                     raise
                 await asyncio.sleep(0.005 * (attempt + 1))

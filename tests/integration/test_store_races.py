@@ -15,6 +15,7 @@ from shared.store import migrate
 from shared.store.eventstore import LogSpec
 from shared.store.log_setup import ensure_log
 from shared.store.relay import Relay
+from shared.store.unit_of_work import Outbox, UnitOfWork
 from tests.support.infra import Infra, topic_name
 from tests.support.logcheck import assert_chains, read_topic, sealed_rows, wait_published
 from tests.support.processes import finish, python_module
@@ -163,3 +164,50 @@ async def test_replicas_starting_at_once_migrate_an_empty_database_once(infra: I
         finally:
             await conn.close()
         assert len(rows) == len(migrations()) and all(r["n"] == 1 for r in rows)
+
+
+async def test_a_unit_of_work_picked_to_break_a_deadlock_runs_again(infra: Infra) -> None:
+    """A handler and a follower updating the same two rows in opposite orders deadlock;
+    PostgreSQL rolls one back. When that is the handler's unit of work, it runs again from
+    a fresh read instead of failing the request."""
+    async with infra.database(migrate.store_migrations()) as dsn:
+        log = LogSpec("race.deadlock", 1)
+        await _setup(dsn, log)
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+        follower = await asyncpg.connect(dsn)
+        try:
+            await follower.execute(
+                "CREATE TABLE pair (id int PRIMARY KEY, v int NOT NULL);"
+                "INSERT INTO pair VALUES (1, 0), (2, 0)"
+            )
+            holds_1, holds_2 = asyncio.Event(), asyncio.Event()
+            attempts = 0
+
+            async def decide(uow: UnitOfWork) -> int:
+                nonlocal attempts
+                attempts += 1
+                # the handler notices the deadlock first, so it is the one rolled back
+                await uow.conn.execute("SET LOCAL deadlock_timeout = '20ms'")
+                await uow.conn.execute("UPDATE pair SET v = v + 1 WHERE id = 1")
+                if attempts == 1:
+                    holds_1.set()
+                    await holds_2.wait()
+                    await asyncio.sleep(0.2)  # the follower is now waiting for row 1
+                await uow.conn.execute("UPDATE pair SET v = v + 1 WHERE id = 2")
+                return attempts
+
+            async def follow() -> None:
+                await holds_1.wait()
+                async with follower.transaction():
+                    await follower.execute("SET LOCAL deadlock_timeout = '10s'")
+                    await follower.execute("UPDATE pair SET v = v + 10 WHERE id = 2")
+                    holds_2.set()
+                    await follower.execute("UPDATE pair SET v = v + 10 WHERE id = 1")
+
+            ran, _ = await asyncio.gather(Outbox(pool, log).run(decide), follow())
+            assert ran == 2  # rolled back once, then done
+            rows = await follower.fetch("SELECT id, v FROM pair ORDER BY id")
+            assert [tuple(r) for r in rows] == [(1, 11), (2, 11)]  # both applied, once each
+        finally:
+            await follower.close()
+            await pool.close()
