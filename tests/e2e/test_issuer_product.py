@@ -18,6 +18,10 @@ from PIL import Image
 
 from tests.support.stack import Client, Stack
 
+# Only QR codes: a poster's or a PDF's pixels can pass for a 1D barcode now and then
+# (seen once: "C5/C" read beside the QR code of a PDF page).
+QR = zxingcpp.BarcodeFormat.QRCode
+
 
 async def _setup(stack: Stack) -> dict[str, str]:
     group = await stack.create_group("isolated", profile="wecom_internal")
@@ -203,7 +207,7 @@ async def test_codes_of_both_keys_scan_after_rotation(stack: Stack) -> None:
 
 
 def _decode_png(data: bytes) -> list[str]:
-    return [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(data)))]
+    return [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(data)), formats=QR)]
 
 
 def _pdf_page(data: bytes) -> tuple[Image.Image, str]:
@@ -247,7 +251,7 @@ async def test_images_in_every_format_decode_to_the_payload(stack: Stack) -> Non
 
 
 def _decode_png_image(image: Image.Image) -> list[str]:
-    return [r.text for r in zxingcpp.read_barcodes(image)]
+    return [r.text for r in zxingcpp.read_barcodes(image, formats=QR)]
 
 
 async def test_openapi_documents_validate_and_match_the_routes(stack: Stack) -> None:
