@@ -7,10 +7,12 @@ and extra members such as `fallback_url` where they help.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import asyncpg
 import msgspec
 from aiohttp import web
 
@@ -32,6 +34,7 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "conflict": (409, "Conflict", "请求与当前状态冲突，请重试"),
     "internal_error": (500, "Internal error", "服务内部错误"),
     "not_ready": (503, "Not ready", "服务尚未就绪"),
+    "busy": (503, "Busy", "服务繁忙，请稍后重试"),
     "idempotency_key_reused": (422, "Idempotency key reused", "该幂等键已用于另一个请求"),
     "idempotency_in_progress": (409, "Request in progress", "相同的请求正在处理中，请稍后重试"),
     # issuing
@@ -133,10 +136,39 @@ _BY_STATUS = {
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+# A handler's database work runs in transactions that either commit or leave nothing, so a
+# request whose transaction PostgreSQL rolled back to break a deadlock (or a serialization
+# failure) is run again, as a client would retry it, instead of answering 500.
+ROLLED_BACK_ATTEMPTS = 3
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    for attempt in range(1, ROLLED_BACK_ATTEMPTS + 1):
+        try:
+            return await _answer(request, handler)
+        except asyncpg.exceptions.TransactionRollbackError as exc:
+            log.warning(
+                "%s %s: transaction rolled back (%s), attempt %d of %d",
+                request.method,
+                request.path,
+                type(exc).__name__,
+                attempt,
+                ROLLED_BACK_ATTEMPTS,
+            )
+            await asyncio.sleep(0.01 * attempt)
+    return Problem(
+        "busy",
+        "the database is busy with conflicting requests; retry",
+        headers={"Retry-After": "1"},
+    ).response()
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except asyncpg.exceptions.TransactionRollbackError:
+        raise
     except Problem as problem:
         return problem.response()
     except web.HTTPException as exc:
