@@ -68,14 +68,12 @@ def _bodies(operation: dict[str, Any], spec: dict[str, Any]) -> Iterator[bytes]:
     schema = _resolve(content["application/json"]["schema"], spec)
     properties = schema.get("properties", {})
     yield json.dumps({"unknown_field": NUL}).encode()
+    # every text field holding a NUL at once, beside each field in turn set to null
+    nul_texts = {k: NUL for k, s in properties.items() if _resolve(s, spec).get("type") == "string"}
     for name, sub in properties.items():
         for value in _wrong_values(_resolve(sub, spec) | sub):
             yield json.dumps({name: value}).encode()
-        # the field wrong beside otherwise plausible values of every other field
-        plausible = {
-            k: NUL for k, s in properties.items() if _resolve(s, spec).get("type") == "string"
-        }
-        yield json.dumps({**plausible, name: None}).encode()
+        yield json.dumps({**nul_texts, name: None}).encode()
 
 
 def _requests(spec: dict[str, Any], ids: dict[str, str]) -> Iterator[tuple[str, str, bytes | None]]:
