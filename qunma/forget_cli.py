@@ -22,11 +22,11 @@ from shared.store.unit_of_work import Outbox
 
 
 async def _forget(args: argparse.Namespace, settings: config.Settings) -> int:
-    from services.redeemer.app import migrations
     from services.redeemer.erasure import forget
+    from services.redeemer.schema import functions, migrations
 
     dsn = config.require(settings.redeemer_database_url, "QUNMA_REDEEMER_DATABASE_URL")
-    await migrate_database(dsn, migrations())
+    await migrate_database(dsn, migrations(), functions())
     pool = await create_pool(dsn, min_size=1, max_size=2)
     try:
         async with pool.acquire() as conn:

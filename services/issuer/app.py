@@ -16,20 +16,21 @@ from services.issuer.bus import Bus
 from services.issuer.context import BUS, CLOCK, FOLLOWER, POOL, RELAY, SETTINGS
 from services.issuer.counters import RedeemerCounters
 from services.issuer.handlers import Deps
+from services.issuer.schema import functions, migrations
 from services.issuer.signing_keys import SigningKeys
 from shared.clock import Clock, utcnow
 from shared.config import Settings, require
 from shared.crypto.kek import Kek
+from shared.crypto.user_index import UserIndex
 from shared.db import create_pool, migrate_database
 from shared.http.auth import Principal, auth_middleware
 from shared.http.background import background
 from shared.http.endpoints import openapi_route
 from shared.http.health import register_health
-from shared.http.idempotency import forget_old_keys, idempotency_middleware
+from shared.http.idempotency import IDEMPOTENCY, Idempotency, forget_old_keys
 from shared.http.logapi import register_log
 from shared.http.problems import problem_middleware
 from shared.http.proofapi import register_proofs
-from shared.store import migrate
 from shared.store.follower import Follower, LogClient
 from shared.store.log_setup import ensure_log
 from shared.store.relay import Checkpoints, Relay
@@ -38,10 +39,6 @@ from shared.store.unit_of_work import Outbox
 log = logging.getLogger(__name__)
 
 MAX_BODY = 16 * 1024
-
-
-def migrations() -> list[migrate.Migration]:
-    return migrate.store_migrations() + migrate.load("issuer", "services.issuer.migrations")
 
 
 async def _database_ready(app: web.Application) -> dict[str, Any]:
@@ -66,6 +63,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     dsn = require(settings.issuer_database_url, "QUNMA_ISSUER_DATABASE_URL")
     kek = Kek.from_text(require(settings.kek, "QUNMA_KEK"))
     log_token = require(settings.log_token, "QUNMA_LOG_TOKEN")
+    users = UserIndex.from_kek(kek)
     app = web.Application(client_max_size=MAX_BODY, middlewares=[problem_middleware])
     app[SETTINGS] = settings
     app[CLOCK] = clock
@@ -78,11 +76,12 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     app[RELAY] = relay
 
     async def database(app: web.Application) -> AsyncIterator[None]:
-        await migrate_database(dsn, migrations())
+        await migrate_database(dsn, migrations(), functions())
         pool = await create_pool(dsn)
         async with pool.acquire() as conn:
             await ensure_log(conn, settings.issuer_log)
         app[POOL] = pool
+        app[IDEMPOTENCY] = Idempotency(pool, users)
         outbox = Outbox(
             pool,
             settings.issuer_log,
@@ -123,9 +122,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             )
         return Principal(row["tenant_id"], row["key_id"], frozenset(row["scopes"])) if row else None
 
-    app.middlewares.extend(
-        [auth_middleware(lookup, log_token), idempotency_middleware(lambda app: app[POOL])]
-    )
+    app.middlewares.append(auth_middleware(lookup, log_token))
     endpoints = api.copy()
     register_log(endpoints, POOL, settings.issuer_log)
     register_proofs(endpoints, POOL, settings.issuer_log, settings.checkpoint_seconds)

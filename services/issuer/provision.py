@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from services.issuer import readmodel
-from services.issuer.app import migrations
 from services.issuer.commands import CreateTenant
 from services.issuer.handlers import CreatedKey, Deps
 from services.issuer.handlers.tenants import create_tenant
+from services.issuer.schema import functions, migrations
 from services.issuer.signing_keys import SigningKeys
 from shared.config import Settings, require
 from shared.crypto.kek import Kek
@@ -19,7 +19,7 @@ from shared.store.unit_of_work import Outbox
 async def provision_tenant(settings: Settings, name: str) -> CreatedKey:
     dsn = require(settings.issuer_database_url, "QUNMA_ISSUER_DATABASE_URL")
     kek = Kek.from_text(require(settings.kek, "QUNMA_KEK"))
-    await migrate_database(dsn, migrations())
+    await migrate_database(dsn, migrations(), functions())
     pool = await create_pool(dsn, min_size=1, max_size=2)
     try:
         async with pool.acquire() as conn:

@@ -35,10 +35,12 @@ from services.redeemer.people import People
 from services.redeemer.projection import IssuerProjection
 from services.redeemer.ratelimit import Limits, RateLimiter
 from services.redeemer.scans import Scanner
+from services.redeemer.schema import functions, migrations
 from services.redeemer.sweeper import Sweeper
 from shared.clock import Clock, utcnow
 from shared.config import Settings, require
 from shared.crypto.kek import Kek
+from shared.crypto.user_index import UserIndex
 from shared.db import create_pool, migrate_database
 from shared.http.admission import admission_middleware
 from shared.http.auth import CachedKeys, Principal, auth_middleware
@@ -46,12 +48,11 @@ from shared.http.background import background
 from shared.http.clientip import parse_networks
 from shared.http.endpoints import openapi_route
 from shared.http.health import register_health
-from shared.http.idempotency import forget_old_keys, idempotency_middleware
+from shared.http.idempotency import IDEMPOTENCY, Idempotency, forget_old_keys
 from shared.http.jwks import register_log_jwks
 from shared.http.logapi import register_log
 from shared.http.problems import problem_middleware
 from shared.http.proofapi import register_proofs
-from shared.store import migrate
 from shared.store.follower import Follower, LogClient
 from shared.store.log_setup import ensure_log
 from shared.store.relay import Checkpoints, Relay
@@ -61,10 +62,6 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 16 * 1024
 POOL_SIZE = 30  # also how many scans and joins are decided at once (shared/http/admission.py)
-
-
-def migrations() -> list[migrate.Migration]:
-    return migrate.store_migrations() + migrate.load("redeemer", "services.redeemer.migrations")
 
 
 async def _database_ready(app: web.Application) -> dict[str, Any]:
@@ -89,6 +86,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     log_token = require(settings.log_token, "QUNMA_LOG_TOKEN")
     # The redeemer signs its own log's checkpoints with a key sealed under the KEK.
     kek = Kek.from_text(require(settings.kek, "QUNMA_KEK"))
+    users = UserIndex.from_kek(kek)
     # Without its own secret, the cookie key is derived from the log token (never equal to it).
     cookie_secret = (settings.cookie_secret or "").encode() or hashlib.sha256(
         b"qunma-landing-cookie:" + log_token.encode()
@@ -110,12 +108,13 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     app[RELAY] = relay
 
     async def database(app: web.Application) -> AsyncIterator[None]:
-        await migrate_database(dsn, migrations())
+        await migrate_database(dsn, migrations(), functions())
         # Scans arrive in bursts: keep connections ready rather than open them under load.
         pool = await create_pool(dsn, min_size=10, max_size=POOL_SIZE)
         async with pool.acquire() as conn:
             await ensure_log(conn, settings.redeemer_log)
         app[POOL] = pool
+        app[IDEMPOTENCY] = Idempotency(pool, users)
         async with aiohttp.ClientSession() as session:
             follower = Follower(
                 pool,
@@ -177,7 +176,6 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
         [
             admission_middleware(POOL_SIZE, ("/v1/scans", "/v1/joins", "/j/")),
             auth_middleware(CachedKeys(lookup), log_token),
-            idempotency_middleware(lambda app: app[POOL]),
         ]
     )
     endpoints = api.copy()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import asyncpg
 from aiohttp import web
 
 from services.redeemer.erasure import Retention
@@ -16,12 +15,13 @@ from services.redeemer.scans import Scanner
 from services.redeemer.sweeper import Sweeper
 from shared.clock import Clock
 from shared.config import Settings
+from shared.db import RequestPool
 from shared.http.clientip import Network
 from shared.store.follower import Follower
 from shared.store.relay import Relay
 
 SETTINGS = web.AppKey("settings", Settings)
-POOL = web.AppKey("pool", asyncpg.Pool)
+POOL = web.AppKey("pool", RequestPool)
 SCANNER = web.AppKey("scanner", Scanner)
 JOINER = web.AppKey("joiner", Joiner)
 REQUESTS = web.AppKey("join_requests", JoinRequests)

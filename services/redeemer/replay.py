@@ -23,9 +23,9 @@ from typing import Any
 import msgspec
 from aiokafka import TopicPartition
 
-from services.redeemer.app import migrations
 from services.redeemer.decisions import DecisionProjection, Reveal
 from services.redeemer.projection import IssuerProjection
+from services.redeemer.schema import functions, migrations
 from shared.audit.sources import audit_consumer
 from shared.crypto.kek import Kek, KekError
 from shared.crypto.personal import PersonKey, unseal
@@ -237,7 +237,7 @@ async def rebuild(
             raise ValueError(f"{_where(into)} is not empty: replay needs an empty database")
     finally:
         await conn.close()
-    await migrate_database(into, migrations())
+    await migrate_database(into, migrations(), functions())
     conn = await connect_retrying(into)
     try:
         await _apply(conn, IssuerProjection(), kafka, issuer_topic, snap.issuer, progress)

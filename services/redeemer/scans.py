@@ -28,6 +28,7 @@ from services.redeemer.people import People, PersonRef, location_text
 from shared import codetoken
 from shared.clock import Clock, utcnow
 from shared.crypto.signing import b64url
+from shared.db import after_commit
 from shared.events.personal import Sealed
 from shared.events.redeemer import (
     JoinRequested,
@@ -571,7 +572,7 @@ class Scanner:
         except asyncpg.PostgresError as exc:
             raise await self._refusal(exc, code) from None
         if self.outbox.on_commit is not None:
-            self.outbox.on_commit()
+            after_commit(self.outbox.on_commit)
         return Answer(
             200,
             ScanOut(

@@ -7,7 +7,9 @@ import binascii
 import os
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 
 class KekError(ValueError):
@@ -18,6 +20,7 @@ class Kek:
     def __init__(self, key: bytes) -> None:
         if len(key) != 32:
             raise KekError("QUNMA_KEK must be 32 bytes, base64-encoded")
+        self._key = key
         self._aead = AESGCM(key)
 
     @classmethod
@@ -40,3 +43,10 @@ class Kek:
             return self._aead.decrypt(sealed[:12], sealed[12:], context)
         except InvalidTag as exc:
             raise KekError("a stored key does not open under this QUNMA_KEK") from exc
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for one purpose (HKDF-SHA256), so one secret serves several jobs
+        without any two of them sharing a key."""
+        return HKDF(hashes.SHA256(), 32, salt=None, info=f"qunma:{purpose}".encode()).derive(
+            self._key
+        )

@@ -38,6 +38,9 @@ class Principal:
 
 KeyLookup = Callable[[str], Awaitable[Principal | None]]
 PRINCIPAL = web.RequestKey("principal", Principal)
+# The bearer token itself, for this request only: what the caller proves it holds (never
+# stored; the idempotency answers it seals open only for a caller presenting it again).
+CREDENTIAL = web.RequestKey("credential", str)
 
 
 class CachedKeys:
@@ -98,6 +101,7 @@ def auth_middleware(
                     "send Authorization: Bearer <api key>",
                     headers={"WWW-Authenticate": 'Bearer realm="qunma"'},
                 )
+            request[CREDENTIAL] = token
             if log_token and hmac.compare_digest(token.encode(), log_token.encode()):
                 request[PRINCIPAL] = log_principal
                 actor = "log-token"

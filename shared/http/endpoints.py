@@ -18,7 +18,8 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from shared.http.auth import AUDIT_SCOPE, LOG_SCOPE, principal
+from shared.http.auth import AUDIT_SCOPE, CREDENTIAL, LOG_SCOPE, Principal, principal
+from shared.http.idempotency import IDEMPOTENCY
 from shared.http.json import read_json
 from shared.http.problems import CATALOGUE, Problem
 
@@ -47,7 +48,6 @@ class Endpoint:
     errors: tuple[str, ...]
     tags: tuple[str, ...]
     path_params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    idempotent_post: bool = True
 
 
 _PATH_PARAM = re.compile(r"{(\w+)(?::[^}]*)?}")
@@ -105,6 +105,7 @@ class Api:
 
             async def wrapper(request: web.Request) -> web.StreamResponse:
                 kwargs: dict[str, Any] = {}
+                who: Principal | None = None
                 if scope is not None:
                     who = principal(request)
                     if scope == LOG_SCOPE:
@@ -122,6 +123,22 @@ class Api:
                     kwargs["query"] = _decode_query(request, query)
                 if body is not None:
                     kwargs["body"] = await read_json(request, body)
+                idempotency = request.app.get(IDEMPOTENCY)
+                if (
+                    who is not None
+                    and idempotency is not None
+                    and request.method == "POST"
+                    and "Idempotency-Key" in request.headers
+                ):
+                    # Only now, with the scope checked: a replay answers only a caller
+                    # that may ask the question.
+                    return await idempotency.run(
+                        request,
+                        who,
+                        request[CREDENTIAL],
+                        _named_users(request, kwargs.get("body")),
+                        lambda: handler(request, **kwargs),
+                    )
                 return await handler(request, **kwargs)
 
             wrapper.__name__ = handler.__name__
@@ -185,7 +202,7 @@ class Api:
             ]
             if e.query is not None:
                 parameters.extend(_query_parameters(e.query))
-            if e.method == "POST":
+            if e.method == "POST" and e.scope is not None:
                 parameters.append(_IDEMPOTENCY_HEADER)
             if parameters:
                 operation["parameters"] = parameters
@@ -229,6 +246,13 @@ class Api:
         return document
 
 
+def _named_users(request: web.Request, body: Any) -> list[str]:
+    """The user ids a request names (its body's `user_id`, its path's): what an answer
+    kept for it is about, so erasing the person erases the answer too."""
+    named = (getattr(body, "user_id", None), request.match_info.get("user_id"))
+    return [v for v in named if isinstance(v, str)]
+
+
 def _response(out: type | Media | None, schema_of: dict[Any, Any]) -> dict[str, Any]:
     if out is None:
         return {"description": "no content"}
@@ -260,7 +284,7 @@ def _error_statuses(e: Endpoint) -> dict[int, set[str]]:
         }
     if e.query is not None:
         codes.add("invalid_request")
-    if e.method == "POST":
+    if e.method == "POST" and e.scope is not None:
         codes |= {"idempotency_key_reused", "idempotency_in_progress"}
     by_status: dict[int, set[str]] = {}
     for code in codes:
@@ -283,7 +307,8 @@ _IDEMPOTENCY_HEADER = {
     "name": "Idempotency-Key",
     "in": "header",
     "required": False,
-    "description": "Send the same key again to get the first response again (24 hours).",
+    "description": "Send the same key again, with the same API key and body, to get the "
+    "first response again (24 hours).",
     "schema": {"type": "string", "minLength": 1, "maxLength": 255},
 }
 

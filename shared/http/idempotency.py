@@ -1,164 +1,235 @@
-"""`Idempotency-Key` on every POST: the same key and body get the first response again.
+"""`Idempotency-Key` on every authenticated POST: the same caller, key and body get the
+first answer again.
 
-The key is claimed with one `INSERT … ON CONFLICT DO NOTHING` before the handler runs, so
-of two concurrent requests with one key exactly one runs; the other is told it is in
-progress (409, retry). The same key with another body is a client bug: 422. Responses
-below 500 are kept for 24 hours; a failure (5xx) releases the key so a retry can run.
+The endpoint wrapper (shared/http/endpoints.py) calls `Idempotency.run` only after it has
+checked the caller's scope, so a replay never gives a caller more than it may ask for. The
+key is claimed inside the request's own transaction (`RequestPool.request_transaction`):
+the claim row, the handler's writes and the answer commit together or not at all, so a
+retry finds either the answer or nothing committed, never a request that ran without its
+answer. A retry while the first request runs waits for it (up to 5 s, then 409
+`idempotency_in_progress`); a request that rolled back, or whose process died, leaves the
+key free at once.
 
-The claim and the handler's own transaction are separate: if the process dies between the
-handler's commit and the storing of its response, a retry runs the request again. Handlers
-that must not repeat (issuing a code) are safe because the second run creates a second,
-equally valid resource, never a corrupted one. A claim still running after `ABANDONED`
-belonged to a process that died (no handler takes that long: the proxy in front gave up
-long before), so a retry with the same body takes it over instead of being told "in
-progress" until the key expires a day later.
+What is stored gives nothing away: the answer is bound to the API key that made it
+(another key gets 422), sealed (AES-256-GCM) under a key derived from the caller's own
+credential, which qunma never stores (it keeps only its SHA-256), and fingerprinted with an
+HMAC under that key. The users an answer names are kept only as `UserIndex` values, so
+erasure can delete the answers about a person (services/redeemer/erasure.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import logging
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 import asyncpg
+import msgspec
 from aiohttp import web
-from aiohttp.typedefs import Middleware
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from shared.http.auth import PRINCIPAL
-from shared.http.problems import Handler, Problem
+from shared.crypto.user_index import UserIndex
+from shared.db import RequestPool
+from shared.dbtypes import Conn
+from shared.http.auth import Principal
+from shared.http.problems import Problem
 
 log = logging.getLogger(__name__)
 
-RETENTION = "24 hours"
-ABANDONED = "60 seconds"
+RETENTION = timedelta(hours=24)
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _REPLAYED = "Idempotent-Replayed"
+_CLAIM = "SELECT * FROM qunma_idempotency_claim($1, $2, $3, $4, $5)"
 
 
-def idempotency_middleware(pool_of: Callable[[web.Application], asyncpg.Pool]) -> Middleware:
-    @web.middleware
-    async def idempotent(request: web.Request, handler: Handler) -> web.StreamResponse:
-        key = request.headers.get("Idempotency-Key")
-        if request.method != "POST" or key is None:
-            return await handler(request)
+class _RollBack(Exception):
+    """The answer is not kept (a 5xx): undo the request's writes and its claim."""
+
+    def __init__(self, response: web.StreamResponse) -> None:
+        self.response = response
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """What the caller's credential derives for one Idempotency-Key."""
+
+    fingerprint: bytes
+    seal: bytes
+
+    @classmethod
+    def derive(cls, credential: str, scope: str, key: str) -> _Keys:
+        material = HKDF(
+            hashes.SHA256(), 64, salt=None, info=f"qunma-idempotency:{scope}:{key}".encode()
+        ).derive(credential.encode())
+        return cls(material[:32], material[32:])
+
+
+def _user_ids(value: Any) -> list[str]:
+    """Every `user_id` a JSON document names, at any depth."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if name == "user_id" and isinstance(item, str):
+                found.append(item)
+            else:
+                found.extend(_user_ids(item))
+    elif isinstance(value, list):
+        for item in value:
+            found.extend(_user_ids(item))
+    return found
+
+
+class Idempotency:
+    def __init__(self, pool: RequestPool, users: UserIndex) -> None:
+        self.pool = pool
+        self.users = users
+
+    async def run(
+        self,
+        request: web.Request,
+        who: Principal,
+        credential: str,
+        named: list[str],
+        handler: Callable[[], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        """Answer `request` once for its Idempotency-Key. `named` are the user ids the
+        request itself names (its body, its path)."""
+        key = request.headers["Idempotency-Key"]
         if not _KEY.match(key):
             raise Problem(
                 "invalid_request", "Idempotency-Key must be 1–255 visible ASCII characters"
             )
-        who = request.get(PRINCIPAL)
-        scope = str(who.tenant_id) if who is not None and who.tenant_id else "deployment"
-        body = await request.read()
-        fingerprint = hashlib.sha256(
-            request.method.encode() + b" " + request.path_qs.encode() + b"\n" + body
+        scope = str(who.tenant_id) if who.tenant_id else "deployment"
+        keys = _Keys.derive(credential, scope, key)
+        fingerprint = hmac.new(
+            keys.fingerprint,
+            request.method.encode()
+            + b" "
+            + request.path_qs.encode()
+            + b"\n"
+            + await request.read(),
+            hashlib.sha256,
         ).digest()
-        pool = pool_of(request.app)
-        async with pool.acquire() as conn:
-            claimed = await conn.fetchval(
-                "INSERT INTO idempotency_keys (scope, key, fingerprint) VALUES ($1, $2, $3) "
-                "ON CONFLICT DO NOTHING RETURNING true",
-                scope,
-                key,
-                fingerprint,
-            )
-            if not claimed:
-                row = await conn.fetchrow(
-                    "SELECT fingerprint, status, content_type, location, body "
-                    "FROM idempotency_keys WHERE scope = $1 AND key = $2",
-                    scope,
-                    key,
-                )
-        if not claimed:
-            if row is None:  # released between our insert and our read: run it
-                return await idempotent(request, handler)
-            if bytes(row["fingerprint"]) != fingerprint:
-                raise Problem(
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was sent before with another request",
-                )
-            if row["status"] is None:
-                if await _take_over(pool, scope, key, fingerprint):
-                    return await _run(request, handler, pool, scope, key)
-                raise Problem(
-                    "idempotency_in_progress",
-                    "a request with this Idempotency-Key is still running",
-                    headers={"Retry-After": "1"},
-                )
-            headers = {_REPLAYED: "true"}
-            if row["location"]:
-                headers["Location"] = row["location"]
-            return web.Response(
-                status=row["status"],
-                body=row["body"],
-                content_type=row["content_type"],
-                headers=headers,
-            )
-        return await _run(request, handler, pool, scope, key)
-
-    return idempotent
-
-
-async def _run(
-    request: web.Request, handler: Handler, pool: asyncpg.Pool, scope: str, key: str
-) -> web.StreamResponse:
-    """Run the request under a claim we hold, and keep its answer (or release the claim)."""
-    try:
         try:
-            response = await handler(request)
+            async with self.pool.request_transaction() as ambient:
+                try:
+                    row = await ambient.conn.fetchrow(
+                        _CLAIM, scope, key, who.key_id, fingerprint, RETENTION
+                    )
+                except asyncpg.LockNotAvailableError:
+                    raise Problem(
+                        "idempotency_in_progress",
+                        "a request with this Idempotency-Key is still running",
+                        headers={"Retry-After": "1"},
+                    ) from None
+                assert row is not None
+                if not row["claimed"]:
+                    return self._replay(row, who, fingerprint, keys, scope, key)
+                response = await self._answer(handler)
+                if response.status >= 500 or not isinstance(response, web.Response):
+                    raise _RollBack(response)
+                await self._keep(ambient.conn, response, who, named, keys, scope, key)
+            return response
+        except _RollBack as rolled_back:
+            return rolled_back.response
+
+    @staticmethod
+    async def _answer(handler: Callable[[], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        try:
+            return await handler()
         except Problem as problem:
-            response = problem.response()
-    except BaseException:
-        await _release(pool, scope, key)
-        raise
-    if response.status >= 500 or not isinstance(response, web.Response):
-        await _release(pool, scope, key)
-        return response
-    async with pool.acquire() as conn:
+            return problem.response()
+
+    def _replay(
+        self,
+        row: asyncpg.Record,
+        who: Principal,
+        fingerprint: bytes,
+        keys: _Keys,
+        scope: str,
+        key: str,
+    ) -> web.Response:
+        if row["key_id"] != who.key_id:
+            raise Problem(
+                "idempotency_key_reused",
+                "this Idempotency-Key was sent before by another API key",
+            )
+        if not hmac.compare_digest(bytes(row["fingerprint"]), fingerprint):
+            raise Problem(
+                "idempotency_key_reused",
+                "this Idempotency-Key was sent before with another request",
+            )
+        sealed = bytes(row["body"])
+        try:
+            body = AESGCM(keys.seal).decrypt(sealed[:12], sealed[12:], _aad(scope, key))
+        except InvalidTag:  # the same fingerprint opens it: only a damaged row gets here
+            log.error("idempotency key %r of %s: its stored answer does not open", key, scope)
+            raise
+        headers = {_REPLAYED: "true"}
+        if row["location"]:
+            headers["Location"] = row["location"]
+        return web.Response(
+            status=row["status"], body=body, content_type=row["content_type"], headers=headers
+        )
+
+    async def _keep(
+        self,
+        conn: Conn,
+        response: web.Response,
+        who: Principal,
+        named: list[str],
+        keys: _Keys,
+        scope: str,
+        key: str,
+    ) -> None:
+        body = bytes(response.body or b"")  # type: ignore[arg-type]
+        users = list(named)
+        if response.content_type in ("application/json", "application/problem+json") and body:
+            with suppress(msgspec.DecodeError):
+                users.extend(_user_ids(msgspec.json.decode(body)))
+        subjects = sorted({self.users.of(who.tenant_id, u) for u in users})
+        nonce = os.urandom(12)
+        sealed = nonce + AESGCM(keys.seal).encrypt(nonce, body, _aad(scope, key))
         await conn.execute(
             "UPDATE idempotency_keys SET status = $3, content_type = $4, location = $5, "
-            "body = $6 WHERE scope = $1 AND key = $2",
+            "body = $6, subjects = $7 WHERE scope = $1 AND key = $2",
             scope,
             key,
             response.status,
             response.content_type,
             response.headers.get("Location"),
-            response.body,
+            sealed,
+            subjects,
         )
-    return response
 
 
-async def _take_over(pool: asyncpg.Pool, scope: str, key: str, fingerprint: bytes) -> bool:
-    """Claim a key whose first request was abandoned; of concurrent retries, one wins (the
-    row lock makes the others re-check `created_at`, which the winner has just renewed)."""
-    async with pool.acquire() as conn:
-        taken: bool | None = await conn.fetchval(
-            "UPDATE idempotency_keys SET created_at = now() "
-            "WHERE scope = $1 AND key = $2 AND fingerprint = $3 AND status IS NULL "
-            f"AND created_at < now() - interval '{ABANDONED}' RETURNING true",
-            scope,
-            key,
-            fingerprint,
-        )
-    if taken:
-        log.warning("idempotency key %r of %s: abandoned claim taken over", key, scope)
-    return bool(taken)
+def _aad(scope: str, key: str) -> bytes:
+    return f"qunma-idempotency/1:{scope}:{key}".encode()
 
 
-async def _release(pool: asyncpg.Pool, scope: str, key: str) -> None:
-    async with pool.acquire() as conn:
-        await conn.execute("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2", scope, key)
-
-
-async def forget_old_keys(pool: asyncpg.Pool, every: float = 600.0) -> None:
-    """Runs for the service's lifetime: drops kept responses older than the retention."""
+async def forget_old_keys(pool: RequestPool, every: float = 600.0) -> None:
+    """Runs for the service's lifetime: drops kept answers older than the retention."""
     while True:
         try:
             async with pool.acquire() as conn:
                 await conn.execute(
-                    "DELETE FROM idempotency_keys "
-                    f"WHERE created_at < now() - interval '{RETENTION}'"
+                    "DELETE FROM idempotency_keys WHERE created_at < now() - $1::interval",
+                    RETENTION,
                 )
         except (asyncpg.PostgresError, OSError) as exc:
             log.warning("forgetting old idempotency keys failed: %s", exc)
         await asyncio.sleep(every)
+
+
+IDEMPOTENCY = web.AppKey("idempotency", Idempotency)

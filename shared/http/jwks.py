@@ -7,10 +7,10 @@ outside the log itself.
 
 from __future__ import annotations
 
-import asyncpg
 import msgspec
 from aiohttp import web
 
+from shared.db import RequestPool
 from shared.http.endpoints import Api
 from shared.http.json import json_response
 from shared.store.log_keys import public_log_keys
@@ -36,7 +36,7 @@ def ed25519_jwk(key_id: str, public_b64: str, log: str | None = None) -> Jwk:
     return Jwk("OKP", "Ed25519", public_b64, key_id, "sig", "EdDSA", log)
 
 
-async def log_jwks(pool: asyncpg.Pool, log_name: str) -> list[Jwk]:
+async def log_jwks(pool: RequestPool, log_name: str) -> list[Jwk]:
     async with pool.acquire() as conn:
         keys = await public_log_keys(conn)
     return [ed25519_jwk(key_id, public, log_name) for key_id, public in keys]
@@ -45,7 +45,7 @@ async def log_jwks(pool: asyncpg.Pool, log_name: str) -> list[Jwk]:
 JWKS_CACHE = {"Cache-Control": "public, max-age=60"}
 
 
-def register_log_jwks(api: Api, pool_key: web.AppKey[asyncpg.Pool], log_name: str) -> None:
+def register_log_jwks(api: Api, pool_key: web.AppKey[RequestPool], log_name: str) -> None:
     """The JWKS of a service whose only keys are its log keys (the redeemer)."""
 
     @api.route(

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import asyncpg
 import msgspec
 from aiohttp import web
 from msgspec import Meta
 
+from shared.db import RequestPool
 from shared.http.auth import LOG_SCOPE
 from shared.http.endpoints import Api
 from shared.http.problems import Problem
@@ -50,7 +50,7 @@ class LogPage(msgspec.Struct):
 _encoder = msgspec.json.Encoder()
 
 
-def register_log(api: Api, pool_key: web.AppKey[asyncpg.Pool], log_spec: LogSpec) -> None:
+def register_log(api: Api, pool_key: web.AppKey[RequestPool], log_spec: LogSpec) -> None:
     @api.route(
         "GET",
         "/v1/log",

@@ -12,12 +12,12 @@ import math
 import uuid
 from typing import Annotated, Any
 
-import asyncpg
 import msgspec
 from aiohttp import web
 from msgspec import Meta
 
 from shared.audit.merkle import leaf_hash
+from shared.db import RequestPool
 from shared.dbtypes import Conn
 from shared.http.auth import AUDIT_SCOPE
 from shared.http.endpoints import Api
@@ -111,7 +111,7 @@ def _signed(cp: StoredCheckpoint) -> SignedCheckpoint:
 
 
 def register_proofs(
-    api: Api, pool_key: web.AppKey[asyncpg.Pool], log_spec: LogSpec, checkpoint_seconds: float
+    api: Api, pool_key: web.AppKey[RequestPool], log_spec: LogSpec, checkpoint_seconds: float
 ) -> None:
     retry = {"Retry-After": str(max(1, math.ceil(checkpoint_seconds)))}
 

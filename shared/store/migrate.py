@@ -3,6 +3,11 @@
 Files are `NNNN_name.sql` in a package folder; each source has a namespace so that the
 shared store and a service's own tables keep separate version counters. An applied file
 whose text has changed stops the start: migrations are history, never edited.
+
+SQL functions are not history: each lives in one `name.sql` file of a `functions` folder
+(`CREATE OR REPLACE FUNCTION`, named arguments), re-applied after the migrations on every
+start, so a function's body is read in one place and changed in place. A file that changes
+a function's arguments drops the old signature itself.
 """
 
 from __future__ import annotations
@@ -54,13 +59,37 @@ def load(namespace: str, package: str) -> list[Migration]:
     return found
 
 
-async def apply(conn: Conn, migrations: list[Migration]) -> list[Migration]:
-    """Apply what is pending; returns what was applied. Safe for replicas starting at once."""
+@dataclass(frozen=True)
+class Function:
+    """One SQL function's file, re-applied on every start."""
+
+    name: str
+    sql: str
+
+
+def load_functions(package: str) -> list[Function]:
+    found = [
+        Function(entry.name.removesuffix(".sql"), entry.read_text(encoding="utf-8"))
+        for entry in resources.files(package).iterdir()
+        if entry.name.endswith(".sql")
+    ]
+    return sorted(found, key=lambda f: f.name)
+
+
+async def apply(
+    conn: Conn, migrations: list[Migration], functions: list[Function] | None = None
+) -> list[Migration]:
+    """Apply what is pending, then every function; returns the migrations applied. Safe
+    for replicas starting at once."""
     # The lock comes first: even `CREATE TABLE IF NOT EXISTS` races between two sessions
     # (both see no table, one fails on the catalogue's unique index).
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
     try:
-        return await _apply_locked(conn, migrations)
+        applied = await _apply_locked(conn, migrations)
+        for function in functions or ():
+            async with conn.transaction():
+                await conn.execute(function.sql)
+        return applied
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
 
@@ -106,3 +135,7 @@ async def _apply_locked(conn: Conn, migrations: list[Migration]) -> list[Migrati
 
 def store_migrations() -> list[Migration]:
     return load("store", "shared.store.migrations")
+
+
+def store_functions() -> list[Function]:
+    return load_functions("shared.store.functions")

@@ -12,6 +12,7 @@ from typing import TypeVar
 import asyncpg
 
 from shared.clock import Clock, utcnow
+from shared.db import after_commit
 from shared.dbtypes import Conn
 from shared.events import Event
 from shared.store.eventstore import (
@@ -86,7 +87,7 @@ class Outbox:
             yield uow
             await uow.flush()
         if uow.appended and self.on_commit is not None:
-            self.on_commit()
+            after_commit(self.on_commit)  # inside a request transaction: when it commits
 
     async def run(self, decide: Callable[[UnitOfWork], Awaitable[T]], *, attempts: int = 5) -> T:
         """Run `decide` in a unit of work, again from a fresh read if a stream moved under it

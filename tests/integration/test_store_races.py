@@ -8,7 +8,7 @@ import random
 import asyncpg
 import pytest
 
-from services.redeemer.app import migrations
+from services.redeemer.schema import migrations
 from shared.events.envelope import decode_envelope
 from shared.kafka import KafkaSettings
 from shared.store import migrate

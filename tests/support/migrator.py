@@ -13,7 +13,7 @@ import sys
 
 import asyncpg
 
-from services.redeemer.app import migrations
+from services.redeemer.schema import functions, migrations
 from shared.store import migrate
 
 
@@ -22,7 +22,7 @@ async def main() -> int:
     try:
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-        await migrate.apply(conn, migrations())
+        await migrate.apply(conn, migrations(), functions())
     finally:
         await conn.close()
     return 0

@@ -1,0 +1,13 @@
+"""The issuer's database: the shared store's migrations and functions, then its own."""
+
+from __future__ import annotations
+
+from shared.store import migrate
+
+
+def migrations() -> list[migrate.Migration]:
+    return migrate.store_migrations() + migrate.load("issuer", "services.issuer.migrations")
+
+
+def functions() -> list[migrate.Function]:
+    return migrate.store_functions()
