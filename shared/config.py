@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from shared.kafka import KafkaSettings
+from shared.kafka import PROTOCOLS, SASL_MECHANISMS, KafkaSettings
 from shared.store.eventstore import LogSpec
 from shared.store.sealing import CheckpointPolicy
 
@@ -109,11 +109,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         issuer_database_url=env.get("QUNMA_ISSUER_DATABASE_URL") or None,
         redeemer_database_url=env.get("QUNMA_REDEEMER_DATABASE_URL") or None,
-        kafka=KafkaSettings(
-            bootstrap=env.get("QUNMA_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
-            idempotence=_bool(env, "QUNMA_KAFKA_IDEMPOTENCE", False),
-            fetch_max_wait_ms=_int(env, "QUNMA_KAFKA_FETCH_MAX_WAIT_MS", 20, 1, 10_000),
-        ),
+        kafka=_kafka(env),
         issuer_host=env.get("QUNMA_ISSUER_HOST", "127.0.0.1"),
         issuer_port=issuer_port,
         redeemer_host=env.get("QUNMA_REDEEMER_HOST", "127.0.0.1"),
@@ -136,6 +132,40 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         checkpoint_seconds=_float(env, "QUNMA_CHECKPOINT_SECONDS", 10.0, 0.05, 86_400),
         retention_personal_days=_int(env, "QUNMA_RETENTION_PERSONAL_DAYS", 7, 0, 36_500),
         retention_days=_int(env, "QUNMA_RETENTION_DAYS", 180, 0, 36_500),
+    )
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = (env.get(name) or default).strip().upper()
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+def _kafka(env: Mapping[str, str]) -> KafkaSettings:
+    protocol = _choice(env, "QUNMA_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", PROTOCOLS)
+    username = env.get("QUNMA_KAFKA_USERNAME") or None
+    password = env.get("QUNMA_KAFKA_PASSWORD") or None
+    if protocol.startswith("SASL_") and not (username and password):
+        raise ConfigError(
+            f"QUNMA_KAFKA_SECURITY_PROTOCOL={protocol} needs QUNMA_KAFKA_USERNAME and "
+            "QUNMA_KAFKA_PASSWORD"
+        )
+    certfile = env.get("QUNMA_KAFKA_SSL_CERTFILE") or None
+    keyfile = env.get("QUNMA_KAFKA_SSL_KEYFILE") or None
+    if bool(certfile) != bool(keyfile):
+        raise ConfigError("QUNMA_KAFKA_SSL_CERTFILE and QUNMA_KAFKA_SSL_KEYFILE go together")
+    return KafkaSettings(
+        bootstrap=env.get("QUNMA_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+        idempotence=_bool(env, "QUNMA_KAFKA_IDEMPOTENCE", False),
+        fetch_max_wait_ms=_int(env, "QUNMA_KAFKA_FETCH_MAX_WAIT_MS", 20, 1, 10_000),
+        security_protocol=protocol,
+        sasl_mechanism=_choice(env, "QUNMA_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512", SASL_MECHANISMS),
+        username=username,
+        password=password,
+        ssl_cafile=env.get("QUNMA_KAFKA_SSL_CAFILE") or None,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
     )
 
 

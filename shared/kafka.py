@@ -11,17 +11,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
+from aiokafka.helpers import create_ssl_context
 
 log = logging.getLogger(__name__)
 
 # Infinite retention: the topics are the audit log.
 TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 _TOPIC_EXISTS = 36
+_NOT_AUTHORIZED_TO_CREATE = 29  # TOPIC_AUTHORIZATION_FAILED
+
+
+PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,31 @@ class KafkaSettings:
     idempotence: bool = False  # Tansu refuses InitProducerId; switch on for Apache Kafka
     fetch_max_wait_ms: int = 20
     request_timeout_ms: int = 30_000
+    # How this client proves who it is to the broker, so that topic ACLs can say that only
+    # the issuer writes the issuer's topic (docs/operations.md, "Security").
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None  # with ssl_keyfile: mutual TLS
+    ssl_keyfile: str | None = None
+
+    def client_options(self) -> dict[str, Any]:
+        """The connection options every aiokafka client of this deployment takes."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap,
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            options["ssl_context"] = create_ssl_context(
+                cafile=self.ssl_cafile, certfile=self.ssl_certfile, keyfile=self.ssl_keyfile
+            )
+        if self.security_protocol.startswith("SASL_"):
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.username
+            options["sasl_plain_password"] = self.password
+        return options
 
 
 class TopicMismatch(RuntimeError):
@@ -40,7 +72,7 @@ class TopicMismatch(RuntimeError):
 async def ensure_topics(settings: KafkaSettings, topics: Mapping[str, int]) -> None:
     """Create each topic with its partition count if missing; refuse a different count."""
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap,
+        **settings.client_options(),
         client_id=f"{settings.client_id}-admin",
         request_timeout_ms=settings.request_timeout_ms,
     )
@@ -54,13 +86,22 @@ async def ensure_topics(settings: KafkaSettings, topics: Mapping[str, int]) -> N
                 for name, count in topics.items()
             ]
         )
+        refused: set[str] = set()
         for name, code, message in response.topic_errors:
-            if code not in (0, _TOPIC_EXISTS):
+            if code == _NOT_AUTHORIZED_TO_CREATE:
+                # Under topic ACLs a service may not create the other's topic: it must exist.
+                refused.add(name)
+            elif code not in (0, _TOPIC_EXISTS):
                 raise TopicMismatch(f"cannot create topic {name}: error {code} {message}")
         described = await admin.describe_topics(list(topics))
         for topic in described:
             have = len(topic["partitions"])
             want = topics[topic["topic"]]
+            if topic["error_code"] != 0 and topic["topic"] in refused:
+                raise TopicMismatch(
+                    f"topic {topic['topic']} is missing and this client may not create it "
+                    f"(error {topic['error_code']}); create it first (compose.yaml's kafka-setup)"
+                )
             if topic["error_code"] == 0 and have != want:
                 raise TopicMismatch(
                     f"topic {topic['topic']} has {have} partitions; this log is configured for "
@@ -72,7 +113,7 @@ async def ensure_topics(settings: KafkaSettings, topics: Mapping[str, int]) -> N
 
 def producer(settings: KafkaSettings) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap,
+        **settings.client_options(),
         client_id=f"{settings.client_id}-relay",
         acks="all",
         enable_idempotence=settings.idempotence,
@@ -85,7 +126,7 @@ def producer(settings: KafkaSettings) -> AIOKafkaProducer:
 def reader(settings: KafkaSettings, purpose: str) -> AIOKafkaConsumer:
     """A consumer without a group: partitions are assigned by hand, positions live in PostgreSQL."""
     return AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap,
+        **settings.client_options(),
         client_id=f"{settings.client_id}-{purpose}",
         group_id=None,
         enable_auto_commit=False,
@@ -100,7 +141,7 @@ async def wait_for_broker(settings: KafkaSettings, timeout: float = 30.0) -> Non
     """Block until the broker answers metadata requests."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, request_timeout_ms=2_000)
+        admin = AIOKafkaAdminClient(**settings.client_options(), request_timeout_ms=2_000)
         try:
             await admin.start()
             await admin.list_topics()

@@ -56,7 +56,13 @@ async def _relay_status(app: web.Application) -> dict[str, Any]:
 async def _counters_status(app: web.Application) -> dict[str, Any]:
     # Counters lag behind the redeemer at worst; the issuer serves regardless.
     follower = app[FOLLOWER]
-    return {"ok": True, "caught_up": follower.caught_up, "applied": follower.stats.applied}
+    return {
+        "ok": True,
+        "caught_up": follower.caught_up,
+        "applied": follower.stats.applied,
+        "rejected": sum(s.rejected for s in follower.stats.partitions.values()),
+        "broken": [p for p, s in follower.stats.partitions.items() if s.broken],
+    }
 
 
 def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:

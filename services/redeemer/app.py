@@ -75,7 +75,13 @@ async def _projection_ready(app: web.Application) -> dict[str, Any]:
     return {
         "ok": follower.caught_up,
         "partitions": {
-            str(p): {"position": s.position, "caught_up": s.caught_up, "broken": s.broken}
+            str(p): {
+                "position": s.position,
+                "caught_up": s.caught_up,
+                "broken": s.broken,
+                "gaps_filled": s.gaps_filled,
+                "rejected": s.rejected,  # records on the topic that were not the issuer's
+            }
             for p, s in follower.stats.partitions.items()
         },
     }

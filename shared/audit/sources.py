@@ -29,7 +29,7 @@ def audit_consumer(kafka: KafkaSettings, purpose: str) -> AIOKafkaConsumer:
     memory does not follow the log's length. CRCs are not checked: every record's bytes
     are checked against the hash chain instead, which also catches what a CRC would."""
     return AIOKafkaConsumer(
-        bootstrap_servers=kafka.bootstrap,
+        **kafka.client_options(),
         client_id=f"{kafka.client_id}-{purpose}",
         group_id=None,
         enable_auto_commit=False,

@@ -72,3 +72,12 @@ def key_message(log: str, service: str, key_id: str, public_key: str) -> bytes:
     return b"qunma-log-key/1\n" + _canonical.encode(
         {"key_id": key_id, "log": log, "public_key": public_key, "service": service}
     )
+
+
+def batch_message(log: str, partition: int, position: int, chain_hash: str) -> bytes:
+    """The bytes a publish batch's signature covers: the chain hash (lowercase hex) of the
+    batch's last record, at its position. The chain links every record before it, so this
+    one signature vouches for the whole partition up to `position`."""
+    return b"qunma-batch/1\n" + _canonical.encode(
+        {"hash": chain_hash, "log": log, "partition": partition, "position": position}
+    )

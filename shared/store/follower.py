@@ -1,11 +1,20 @@
-"""Following another service's log into a projection, exactly once.
+"""Following another service's log into a projection, exactly once, and only what the
+producer wrote.
+
+A record from Kafka is applied only when the producer vouches for it: it lies on the hash
+chain that ends at a record whose batch signature verifies with one of the producer's log
+keys (shared/store/origin.py). Records waiting for a signature wait in memory; a record
+that no signature covers within `patience` is replaced by the producer's own from its
+authenticated `GET /v1/log`, and a record that conflicts with the producer's is reported
+as not the producer's and never applied. The topic is therefore not a trust boundary:
+whoever can produce to it can delay a partition by `patience` at most, never change it.
 
 Each batch is applied in one transaction together with its tracking row (log, partition,
 position, hash). Only position `last + 1` is applied, after checking that it links to the
-chain head we hold: a duplicate is skipped, a gap (or a record that does not decode or
-does not link) stops the partition and is filled from the producer's `GET /v1/log` before
-anything after it is applied. No event is ever skipped. Kafka offsets are only a hint
-for where to resume; the tracking table is the truth.
+chain head we hold: a duplicate is skipped, a gap is filled from the log API before
+anything after it is applied. An authenticated record that does not link to what we hold
+means the producer's log forked: the partition stops (`ChainBroken`). Kafka offsets are
+only a hint for where to resume; the tracking table is the truth.
 
 Every replica may run a follower: the tracking row is locked for the transaction, so two
 followers of one log serialise per partition and the second skips what the first applied.
@@ -15,24 +24,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 import asyncpg
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from shared.chain import ChainBroken, link
+from shared.chain import ChainBroken
 from shared.dbtypes import Conn
 from shared.events import Envelope, Event, UnknownEventType
 from shared.events.envelope import decode_envelope
 from shared.kafka import KafkaSettings, ensure_topics, reader
 from shared.store.eventstore import LogSpec
+from shared.store.origin import Item, LogKeys, item_of, settle
 
 log = logging.getLogger(__name__)
+
+PATIENCE = 1.0  # seconds a record waits for a signature before the log API decides
+MAX_WAITING = 20_000  # records held per partition waiting for a signature
+REMEMBERED = 4_096  # hashes of recently applied positions, to judge duplicates by
 
 
 class Projection(Protocol):
@@ -51,29 +66,45 @@ class BatchedProjection(Projection, Protocol):
     async def flush(self, conn: Conn) -> None: ...
 
 
-@dataclass(frozen=True)
-class Record:
-    body: bytes
-    offset: int | None  # Kafka offset, None when it came from the log API
-    hash: bytes | None = None  # the producer's claimed hash, when it sent one
-
-
 @dataclass
 class Applied:
     position: int
-    stopped_at: int | None = None  # index of the first record not applied
-    want: int | None = None  # set for a gap: the position that record carries
+    want: int | None = None  # set for a gap: the position the next record carries
+
+
+class LogEntry(msgspec.Struct):
+    position: int
+    hash: str
+    event: msgspec.Raw
+
+
+class LogHead(msgspec.Struct):
+    position: int
 
 
 class LogPage(msgspec.Struct):
-    class Item(msgspec.Struct):
-        position: int
-        hash: str
-        event: msgspec.Raw
-
     log: str
     partition: int
-    events: list[Item]
+    head: LogHead
+    events: list[LogEntry]
+
+
+class JwkIn(msgspec.Struct):
+    kid: str
+    x: str
+    kty: str = ""
+    crv: str = ""
+    log: str | None = None
+
+
+class JwksIn(msgspec.Struct):
+    keys: list[JwkIn]
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Item]
+    head: int  # how far the producer has sealed this partition
 
 
 @dataclass
@@ -83,6 +114,8 @@ class PartitionState:
     broken: str | None = None
     gaps_filled: int = 0
     duplicates: int = 0
+    rejected: int = 0  # records on the topic that were not the producer's
+    waiting: int = 0  # records held for a signature
 
 
 @dataclass
@@ -92,14 +125,14 @@ class FollowerStats:
 
 
 class LogClient:
-    """Reads sealed events from the producing service's `GET /v1/log`."""
+    """Reads the producing service's sealed events (`GET /v1/log`) and its log keys."""
 
     def __init__(self, base_url: str, token: str, session: aiohttp.ClientSession) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.session = session
 
-    async def page(self, partition: int, after: int, limit: int = 500) -> list[Record]:
+    async def page(self, partition: int, after: int, limit: int = 500) -> Page:
         async with self.session.get(
             f"{self.base_url}/v1/log",
             params={"partition": partition, "after": after, "limit": limit},
@@ -108,7 +141,41 @@ class LogClient:
         ) as resp:
             resp.raise_for_status()
             page = msgspec.json.decode(await resp.read(), type=LogPage)
-        return [Record(bytes(item.event), None, bytes.fromhex(item.hash)) for item in page.events]
+        items = []
+        for entry in page.events:
+            body = bytes(entry.event)
+            try:
+                envelope = decode_envelope(body)
+            except msgspec.DecodeError as exc:
+                raise ChainBroken(
+                    page.log,
+                    partition,
+                    entry.position,
+                    "the log API served bytes that do not decode",
+                ) from exc
+            item = item_of(envelope, body, None, {})
+            if item.digest.hex() != entry.hash or envelope.position != entry.position:
+                raise ChainBroken(
+                    page.log,
+                    partition,
+                    entry.position,
+                    "the log API's hash does not match its bytes",
+                )
+            items.append(item)
+        return Page(items, page.head.position)
+
+    async def log_keys(self, log_name: str) -> dict[str, str]:
+        """The producer's public keys for `log_name`, from its /.well-known/jwks.json."""
+        async with self.session.get(
+            f"{self.base_url}/.well-known/jwks.json", timeout=aiohttp.ClientTimeout(total=15)
+        ) as resp:
+            resp.raise_for_status()
+            jwks = msgspec.json.decode(await resp.read(), type=JwksIn)
+        return {
+            k.kid: k.x
+            for k in jwks.keys
+            if k.log == log_name and k.kty == "OKP" and k.crv == "Ed25519"
+        }
 
 
 class Follower:
@@ -121,6 +188,7 @@ class Follower:
         catch_up: LogClient,
         *,
         name: str,
+        patience: float = PATIENCE,
     ) -> None:
         self.pool = pool
         self.source = source
@@ -128,8 +196,15 @@ class Follower:
         self.projection = projection
         self.catch_up = catch_up
         self.name = name
+        self.patience = patience
+        self.keys = LogKeys()
         self.stats = FollowerStats({p: PartitionState() for p in range(source.partitions)})
         self._unknown: set[str] = set()
+        self._waiting: dict[int, list[Item]] = {p: [] for p in range(source.partitions)}
+        self._waiting_since: dict[int, float] = {}
+        self._recent: dict[int, OrderedDict[int, bytes]] = {
+            p: OrderedDict() for p in range(source.partitions)
+        }
 
     @property
     def caught_up(self) -> bool:
@@ -157,6 +232,11 @@ class Follower:
 
     async def _follow(self) -> None:
         await ensure_topics(self.kafka, {self.source.name: self.source.partitions})
+        try:
+            self.keys.update(await self.catch_up.log_keys(self.source.name))
+        except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError) as exc:
+            # Asked again as soon as a signature names a key (the producer may be starting).
+            log.info("%s: the producer's log keys are not readable yet (%s)", self.source.name, exc)
         tps = [TopicPartition(self.source.name, p) for p in range(self.source.partitions)]
         async with self.pool.acquire() as conn:
             await conn.executemany(
@@ -170,6 +250,9 @@ class Follower:
                     self.source.name,
                 )
             }
+        for waiting in self._waiting.values():
+            waiting.clear()
+        self._waiting_since.clear()
         consumer = reader(self.kafka, f"follow-{self.name}")
         await consumer.start()
         try:
@@ -182,15 +265,21 @@ class Follower:
                 else:
                     await consumer.seek_to_beginning(tp)
             while True:
-                batches = await consumer.getmany(timeout_ms=1000, max_records=1000)
-                for tp, messages in batches.items():
-                    records = [Record(m.value, m.offset, _hash_header(m.headers)) for m in messages]
+                # While records wait for a signature, come back soon enough to judge them.
+                wait_ms = 200 if self._waiting_since else 1000
+                batches = await consumer.getmany(timeout_ms=wait_ms, max_records=1000)
+                for tp in tps:
+                    messages = batches.get(tp, [])
+                    if not messages and tp.partition not in self._waiting_since:
+                        continue
                     try:
-                        await self._consume(tp.partition, records)
+                        await self._consume(tp.partition, messages)
                     except ChainBroken as broken:
                         # Never skip, never apply past it: this partition stops until an
                         # operator looks (docs/operations.md); the others go on.
                         self.stats.partitions[tp.partition].broken = str(broken)
+                        self._waiting[tp.partition].clear()
+                        self._waiting_since.pop(tp.partition, None)
                         log.error("%s; this partition is paused", broken)
                         consumer.pause(tp)
                 for tp in tps:
@@ -201,31 +290,199 @@ class Follower:
 
     async def _note_lag(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
         state = self.stats.partitions[tp.partition]
+        state.waiting = len(self._waiting[tp.partition])
         highwater = consumer.highwater(tp)
         if highwater is None:
             return
-        state.caught_up = await consumer.position(tp) >= highwater
+        state.caught_up = await consumer.position(tp) >= highwater and not state.waiting
 
-    async def _consume(self, partition: int, records: Sequence[Record]) -> None:
+    async def _consume(self, partition: int, messages: Sequence[Any]) -> None:
+        waiting = self._waiting[partition]
+        for message in messages:
+            item = self._decode(partition, message)
+            if item is not None:
+                waiting.append(item)
+        if waiting:
+            self._waiting_since.setdefault(partition, asyncio.get_running_loop().time())
+        if len(waiting) > MAX_WAITING:
+            # Nothing signed has come for a long run of records: let the log API decide.
+            await self._without_signature(partition)
+        await self._settle(partition)
+
+    def _decode(self, partition: int, message: Any) -> Item | None:
+        """A record as an Item, or None (logged) if it cannot be the producer's: it does
+        not decode, claims another partition, or its bytes do not give its hash header."""
+        value: bytes = message.value
+        offset: int = message.offset
+        headers: dict[str, bytes] = dict(message.headers or ())
+        try:
+            envelope = decode_envelope(value)
+        except msgspec.DecodeError:
+            log.error(
+                "%s[%d]: the record at offset %d does not decode; the log API will fill its place",
+                self.source.name,
+                partition,
+                offset,
+            )
+            return None
+        if envelope.log != self.source.name or envelope.partition != partition:
+            log.error(
+                "%s[%d]: the record at offset %d claims to be %s[%d]; ignored",
+                self.source.name,
+                partition,
+                offset,
+                envelope.log,
+                envelope.partition,
+            )
+            return None
+        item = item_of(envelope, value, offset, headers)
+        claimed = headers.get("hash")
+        if claimed is None or claimed != item.digest.hex().encode():
+            log.error(
+                "%s[%d]: position %d at offset %d does not match its hash (damaged on the way); "
+                "the log API will fill its place",
+                self.source.name,
+                partition,
+                envelope.position,
+                offset,
+            )
+            return None
+        return item
+
+    async def _settle(self, partition: int) -> None:
+        waiting = self._waiting[partition]
+        if not waiting:
+            self._waiting_since.pop(partition, None)
+            return
+        await self._refresh_keys(waiting)
         state = self.stats.partitions[partition]
-        while records:
-            result = await self._apply(partition, records)
-            state.position = result.position
-            if result.stopped_at is None:
-                return
-            if result.want is not None:
-                # A gap: fill it from the producer, then apply the record that revealed it.
-                await self._fill(partition, result.want - 1)
-                records = records[result.stopped_at :]
-            else:
-                # A record we cannot use: take its place in the chain from the producer.
-                await self._fill(partition, result.position + 1)
-                records = records[result.stopped_at + 1 :]
 
-    async def _fill(self, partition: int, target: int) -> None:
+        def signed(item: Item) -> bool:
+            return self.keys.valid(self.source.name, partition, item)
+
+        verdict = settle(waiting, state.position, signed)
+        if verdict.signed_at is None:
+            since = self._waiting_since.get(partition, 0.0)
+            if asyncio.get_running_loop().time() - since >= self.patience:
+                await self._without_signature(partition)
+            return
+        # Records Kafka lost below the signed chain: the producer's own fill their places,
+        # and the chain walks on from them through what did arrive.
+        fetched: list[Item] = []
+        while verdict.lowest is not None and verdict.lowest > state.position + 1:
+            missing = verdict.lowest - 1
+            below = max(
+                (i.position for i in verdict.uncovered if i.position < missing),
+                default=state.position,
+            )
+            page = await self._page(partition, max(below, state.position), missing)
+            if not page:
+                break  # another replica moved this partition on: apply what is left
+            fetched.extend(page)
+            state.gaps_filled += len(page)
+            verdict = settle(waiting, state.position, signed, fetched)
+        state.duplicates += verdict.duplicates
+        for item in verdict.not_the_producers:
+            self._reject(partition, item, "the producer signed another record at this position")
+        if verdict.apply:
+            await self._apply_all(partition, verdict.apply)
+        self._judge(partition, verdict.uncovered)
+        self._waiting[partition] = verdict.waiting
+        if verdict.waiting:
+            self._waiting_since[partition] = asyncio.get_running_loop().time()
+        else:
+            self._waiting_since.pop(partition, None)
+
+    async def _refresh_keys(self, waiting: Sequence[Item]) -> None:
+        unknown = {i.key_id for i in waiting if i.key_id and i.key_id not in self.keys.known()}
+        if any(self.keys.due(key_id) for key_id in unknown):
+            try:
+                self.keys.update(await self.catch_up.log_keys(self.source.name))
+            except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError) as exc:
+                log.warning("%s: cannot read the producer's log keys (%s)", self.source.name, exc)
+
+    async def _without_signature(self, partition: int) -> None:
+        """Records no valid signature covered: take their positions from the producer, then
+        judge each against what it says."""
+        waiting, self._waiting[partition] = self._waiting[partition], []
+        self._waiting_since.pop(partition, None)
+        head = await self._fill(partition, max(i.position for i in waiting))
+        self._judge(partition, waiting, head)
+
+    def _judge(self, partition: int, items: Sequence[Item], head: int | None = None) -> None:
+        """Items no signature covered, once the follower holds the producer's records of
+        their positions: an identical one is a duplicate, any other is not the producer's."""
+        state = self.stats.partitions[partition]
+        recent = self._recent[partition]
+        for item in items:
+            if head is not None and item.position > head:
+                self._reject(partition, item, f"the producer's log ends at position {head}")
+            elif item.position > state.position:
+                continue  # still ahead of us: the producer's own will come
+            elif recent.get(item.position) == item.digest:
+                state.duplicates += 1
+            elif item.position in recent:
+                self._reject(partition, item, "the producer's record at this position differs")
+            else:
+                log.warning(
+                    "%s[%d]: position %d at offset %s came without a signature and is older "
+                    "than the hashes kept here; skipped as a duplicate without checking",
+                    self.source.name,
+                    partition,
+                    item.position,
+                    item.offset,
+                )
+                state.duplicates += 1
+
+    def _reject(self, partition: int, item: Item, why: str) -> None:
+        self.stats.partitions[partition].rejected += 1
+        log.error(
+            "%s[%d]: the record at offset %s claiming position %d is not the producer's (%s); "
+            "not applied. Someone who can write to the topic wrote it: see docs/operations.md",
+            self.source.name,
+            partition,
+            item.offset,
+            item.position,
+            why,
+        )
+
+    async def _apply_all(self, partition: int, items: Sequence[Item]) -> None:
+        """Apply authenticated items, filling from the log API where they leave a gap."""
+        state = self.stats.partitions[partition]
+        while items:
+            result = await self._apply(partition, items)
+            state.position = result.position
+            if result.want is None:
+                return
+            await self._fill(partition, result.want - 1)
+            items = [i for i in items if i.position > state.position]
+
+    async def _page(self, partition: int, after: int, through: int) -> list[Item]:
+        """The producer's records after `after` through `through`, asked for until served."""
+        delay = 0.1
+        while True:
+            try:
+                page = await self.catch_up.page(partition, after, limit=min(500, through - after))
+            except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError) as exc:
+                log.warning(
+                    "%s[%d]: catch-up from the log API failed (%s); retrying",
+                    self.source.name,
+                    partition,
+                    exc,
+                )
+            else:
+                if page.items or page.head <= after:
+                    return [i for i in page.items if i.position <= through]
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _fill(self, partition: int, target: int) -> int:
+        """Apply the producer's records up to `target`, or to the end of its log if that
+        comes first; returns the producer's head."""
         state = self.stats.partitions[partition]
         delay = 0.1
-        while state.position < target:
+        head = target
+        while state.position < min(target, head):
             try:
                 page = await self.catch_up.page(
                     partition, state.position, limit=min(500, target - state.position)
@@ -237,19 +494,27 @@ class Follower:
                     partition,
                     exc,
                 )
-                page = []
-            if page:
-                result = await self._apply(partition, page)
-                if result.position > state.position:
-                    state.gaps_filled += result.position - state.position
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            head = page.head
+            if page.items:
+                before = state.position
+                result = await self._apply(partition, page.items)
+                if result.position > before:
+                    state.gaps_filled += result.position - before
                     state.position = result.position
                     delay = 0.1
                     continue
-            await asyncio.sleep(delay)
+            if state.position >= head:
+                break
+            await asyncio.sleep(delay)  # sealed but not yet served: ask again
             delay = min(delay * 2, 5.0)
+        return head
 
-    async def _apply(self, partition: int, records: Sequence[Record]) -> Applied:
-        state = self.stats.partitions[partition]
+    async def _apply(self, partition: int, items: Sequence[Item]) -> Applied:
+        """Apply authenticated items in one transaction, from the tracked head on."""
+        recent = self._recent[partition]
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 "SELECT position, hash, kafka_offset FROM tracking "
@@ -263,74 +528,27 @@ class Follower:
             if batched is not None:
                 batched.begin()
             applied = 0
-            stopped: int | None = None
             want: int | None = None
-            for index, record in enumerate(records):
-                try:
-                    envelope = decode_envelope(record.body)
-                except msgspec.DecodeError:
-                    log.error(
-                        "%s[%d]: a record at offset %s does not decode; filling from the log API",
-                        self.source.name,
-                        partition,
-                        record.offset,
-                    )
-                    stopped = index
-                    break
-                if envelope.log != self.source.name or envelope.partition != partition:
-                    log.error(
-                        "%s[%d]: a record claims to be %s[%d]; ignoring it",
-                        self.source.name,
-                        partition,
-                        envelope.log,
-                        envelope.partition,
-                    )
-                    continue
+            for item in items:
+                envelope = item.envelope
                 if envelope.position <= position:
-                    state.duplicates += 1
-                    if record.offset is not None and envelope.position == position:
-                        offset = max(offset, record.offset)
-                    continue
-                if envelope.position > position + 1:
-                    stopped, want = index, envelope.position
-                    break
-                digest = link(head, record.body)
-                if envelope.prev_hash != head.hex():
-                    # Either this record or the one we applied last is not the producer's.
-                    if record.offset is None:
+                    if envelope.position == position and item.digest != head:
                         raise ChainBroken(
                             self.source.name,
                             partition,
-                            envelope.position,
-                            "the producer's log does not link to the head this projection holds",
+                            position,
+                            "the producer vouches for another record than the one applied here",
                         )
-                    log.error(
-                        "%s[%d]: position %d from Kafka does not link to the head; "
-                        "taking it from the log API",
-                        self.source.name,
-                        partition,
-                        envelope.position,
-                    )
-                    stopped = index
+                    continue
+                if envelope.position > position + 1:
+                    want = envelope.position
                     break
-                if record.offset is not None and record.hash != digest:
-                    # The relay sends each record's chain hash; bytes that do not match it
-                    # (or a record without it) were damaged on the way: use the producer's.
-                    log.error(
-                        "%s[%d]: position %d from Kafka does not match its hash; taking "
-                        "it from the log API",
-                        self.source.name,
-                        partition,
-                        envelope.position,
-                    )
-                    stopped = index
-                    break
-                if record.offset is None and record.hash is not None and record.hash != digest:
+                if envelope.prev_hash != head.hex():
                     raise ChainBroken(
                         self.source.name,
                         partition,
                         envelope.position,
-                        "the log API's hash does not match its bytes",
+                        "the producer's log does not link to the head this projection holds",
                     )
                 try:
                     event = envelope.event()
@@ -353,9 +571,9 @@ class Follower:
                         )
                 else:
                     await self.projection.apply(conn, envelope, event)
-                position, head = envelope.position, digest
-                if record.offset is not None:
-                    offset = record.offset
+                position, head = envelope.position, item.digest
+                if item.offset is not None:
+                    offset = max(offset, item.offset)
                 applied += 1
             if batched is not None and applied:
                 await batched.flush(conn)
@@ -369,13 +587,10 @@ class Follower:
                     head,
                     offset,
                 )
+        for item in items:
+            if item.position <= position:
+                recent[item.position] = item.digest
+        while len(recent) > REMEMBERED:
+            recent.popitem(last=False)
         self.stats.applied += applied
-        return Applied(position, stopped, want)
-
-
-def _hash_header(headers: Sequence[tuple[str, bytes]] | None) -> bytes | None:
-    for name, value in headers or ():
-        if name == "hash":
-            with suppress(ValueError):
-                return bytes.fromhex(value.decode())
-    return None
+        return Applied(position, want)

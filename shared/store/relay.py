@@ -24,11 +24,13 @@ from aiokafka.errors import KafkaError
 
 from shared.clock import utcnow
 from shared.crypto.kek import Kek
+from shared.crypto.signing import SigningKey
 from shared.dbtypes import Conn
 from shared.events.envelope import decode_envelope
 from shared.kafka import KafkaSettings, ensure_topics, producer, reader
 from shared.store.eventstore import LogSpec
 from shared.store.log_keys import ensure_log_key
+from shared.store.origin import batch_headers
 from shared.store.sealing import Checkpointer, CheckpointPolicy, seal_batch
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,7 @@ class Relay:
         self.checkpoints = checkpoints
         self.stats = RelayStats()
         self._wake = asyncio.Event()
+        self._batch_key: SigningKey | None = None
 
     def wake(self) -> None:
         """Called when this process committed events: seal them now rather than at the next poll."""
@@ -129,11 +132,13 @@ class Relay:
     async def _lead(self, conn: Conn) -> None:
         await ensure_topics(self.kafka, {self.log.name: self.log.partitions})
         signer: Checkpointer | None = None
+        self._batch_key = None
         if self.checkpoints is not None:
             key = await ensure_log_key(
                 conn, self.log, self.checkpoints.kek, self.checkpoints.service, utcnow()
             )
             signer = Checkpointer(self.checkpoints.policy, key)
+            self._batch_key = key  # also vouches for each batch it publishes
         due_after = signer.policy.seconds if signer else None
         prod = producer(self.kafka)
         probe = reader(self.kafka, "relay-probe")
@@ -181,15 +186,16 @@ class Relay:
                 mark["published_position"],
                 self.batch,
             )
+            last = len(rows) - 1
             sends = [
                 await prod.send(
                     self.log.name,
                     value=row["body"],
                     key=row["kafka_key"].encode(),
                     partition=mark["partition"],
-                    headers=[("hash", row["hash"].hex().encode())],
+                    headers=self._headers(mark["partition"], row, index == last),
                 )
-                for row in rows
+                for index, row in enumerate(rows)
             ]
             batches.append((mark, rows, sends))
         count = 0
@@ -211,6 +217,16 @@ class Relay:
             )
             count += len(rows)
         return count
+
+    def _headers(self, partition: int, row: asyncpg.Record, last: bool) -> list[tuple[str, bytes]]:
+        """Every record carries its chain hash; the batch's last one also the log key's
+        signature over it, which vouches for the chain up to there (shared/store/origin.py)."""
+        headers = [("hash", bytes(row["hash"]).hex().encode())]
+        if last and self._batch_key is not None:
+            headers += batch_headers(
+                self._batch_key, self.log.name, partition, row["position"], bytes(row["hash"])
+            )
+        return headers
 
     async def _probe(self, conn: Conn, probe: AIOKafkaConsumer) -> None:
         """Check that every partition still holds the last record we published."""

@@ -79,6 +79,7 @@ async def test_a_claim_is_held_only_by_a_live_transaction(stack: Stack) -> None:
     waits; once it rolls back (or its process dies) the key is free at once."""
     key = f"held-{uuid.uuid4()}"
     conn = await asyncpg.connect(stack.env["QUNMA_ISSUER_DATABASE_URL"])
+    watcher = await asyncpg.connect(stack.env["QUNMA_ISSUER_DATABASE_URL"])
     try:
         # As a request still running would hold it: inserted, not committed.
         held = conn.transaction()
@@ -92,13 +93,15 @@ async def test_a_claim_is_held_only_by_a_live_transaction(stack: Stack) -> None:
         retry = asyncio.create_task(
             stack.issuer.post("/v1/groups", {"name": "held"}, headers={"Idempotency-Key": key})
         )
+        # Watched from another session: inside `held`, pg_stat_activity is a snapshot
+        # taken once per transaction.
         async with asyncio.timeout(30):  # until the retry waits on the row we hold
-            while not await conn.fetchval(
+            while not retry.done() and not await watcher.fetchval(
                 "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
                 " AND wait_event_type = 'Lock' AND query LIKE '%qunma_idempotency_claim%')"
             ):
                 await asyncio.sleep(0.02)
-        assert not retry.done()
+        assert not retry.done(), retry.result()
         await held.rollback()  # the first request rolled back: nothing of it committed
         answer = await asyncio.wait_for(retry, 10)
         assert answer.status == 201 and "Idempotent-Replayed" not in answer.headers
@@ -111,3 +114,4 @@ async def test_a_claim_is_held_only_by_a_live_transaction(stack: Stack) -> None:
         assert b"held" not in bytes(stored["body"])  # sealed
     finally:
         await conn.close()
+        await watcher.close()

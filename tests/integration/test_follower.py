@@ -24,10 +24,11 @@ from shared.store import migrate
 from shared.store.eventstore import LogSpec, Pending, append
 from shared.store.follower import Follower, LogClient
 from shared.store.log_setup import ensure_log
+from shared.store.origin import batch_headers
 from shared.store.sealing import seal_batch
 from tests.support.follow import APPLIED, RecordingProjection
 from tests.support.infra import Infra, topic_name
-from tests.support.logserver import TOKEN, log_server
+from tests.support.logserver import LOG_KEY, TOKEN, log_server
 from tests.support.processes import finish, python_module
 
 # A record as the relay publishes it: the canonical bytes and the chain hash header.
@@ -63,15 +64,23 @@ async def _producer_with_sealed_events(dsn: str, log: LogSpec, count: int) -> li
         await conn.close()
 
 
-async def _publish(kafka: KafkaSettings, log: LogSpec, items: list[Item]) -> None:
+async def _publish(
+    kafka: KafkaSettings, log: LogSpec, items: list[Item], *, sign: bool = True
+) -> None:
+    """As the relay publishes one batch: each record with its hash, the last one signed by
+    the producer's log key (unless `sign` is off, as a forger without the key would)."""
     await ensure_topics(kafka, {log.name: log.partitions})
     producer = AIOKafkaProducer(
         bootstrap_servers=kafka.bootstrap, acks="all", enable_idempotence=False
     )
     await producer.start()
     try:
-        for value, digest in items:
+        for index, (value, digest) in enumerate(items):
             headers = [("hash", digest.hex().encode())] if digest is not None else []
+            if sign and index == len(items) - 1:
+                envelope = decode_envelope(value)
+                chain_hash = link(bytes.fromhex(envelope.prev_hash), value)
+                headers += batch_headers(LOG_KEY, log.name, 0, envelope.position, chain_hash)
             await producer.send_and_wait(log.name, value=value, partition=0, headers=headers)
     finally:
         await producer.stop()
@@ -125,7 +134,8 @@ def _edited(item: Item, *, rehash: bool) -> Item:
     [
         ("in order", lambda v: v, 0, 0),
         ("duplicate and gap", lambda v: [v[0], v[1], v[1], v[3], v[4], v[5]], 1, 1),
-        ("reordered", lambda v: [v[0], v[2], v[1], v[3], v[4], v[5]], 1, 1),
+        # The chain is walked by hashes, not arrival order: nothing to fill.
+        ("reordered", lambda v: [v[0], v[2], v[1], v[3], v[4], v[5]], 0, 0),
         (
             "corrupt record",
             lambda v: [v[0], v[1], (v[2][0][:-9] + b"garbage!}", v[2][1]), *v[3:]],
@@ -205,12 +215,10 @@ async def test_two_follower_processes_apply_each_event_once(infra: Infra) -> Non
                 assert positions == list(range(1, count + 1))
 
 
-async def test_a_forgery_with_a_matching_hash_stops_the_partition_at_the_next_link(
-    infra: Infra,
-) -> None:
-    """Whoever can write to the topic can recompute an unkeyed hash. The next record then
-    does not link, the producer's log confirms it, and the partition stops: nothing after
-    the forgery is applied (signed checkpoints, issue 5, catch it before it is applied)."""
+async def test_a_forgery_with_a_matching_hash_is_never_applied(infra: Infra) -> None:
+    """Whoever can write to the topic can recompute an unkeyed hash. No signature covers
+    the forgery, so the producer's own record takes its place and the forgery is
+    reported; everything after it is applied, and the partition goes on."""
     log = LogSpec(topic_name("follow.forged"), 1)
     async with infra.database(migrate.store_migrations()) as producer_dsn:
         bodies = await _producer_with_sealed_events(producer_dsn, log, 6)
@@ -218,11 +226,69 @@ async def test_a_forgery_with_a_matching_hash_stops_the_partition_at_the_next_li
             forged = [bodies[0], bodies[1], _edited(bodies[2], rehash=True), *bodies[3:]]
             await _publish(KafkaSettings(infra.broker.bootstrap), log, forged)
             async with _following(infra, log, api) as (follower, pool):
+                await _wait_position(follower, 6)
+                state = follower.stats.partitions[0]
+                assert state.broken is None and state.rejected == 1 and state.gaps_filled == 1
+                async with pool.acquire() as conn:
+                    applied = [
+                        r["event_id"]
+                        for r in await conn.fetch("SELECT event_id FROM applied ORDER BY position")
+                    ]
+                assert applied == [decode_envelope(b).event_id for b, _ in bodies]
+
+
+async def test_a_forged_next_event_waits_for_the_producers_and_is_reported(infra: Infra) -> None:
+    """A forgery at head + 1 (an `ApiKeyCreated` nobody created, in the attack this
+    guards against) comes before the producer's own record of that position: it is held,
+    never applied, and reported once the producer's signed batch arrives; the producer's
+    record is applied, not skipped as a duplicate."""
+    log = LogSpec(topic_name("follow.next"), 1)
+    async with infra.database(migrate.store_migrations()) as producer_dsn:
+        bodies = await _producer_with_sealed_events(producer_dsn, log, 4)
+        async with log_server(producer_dsn, log) as api:
+            kafka = KafkaSettings(infra.broker.bootstrap)
+            await _publish(kafka, log, bodies[:2])
+            async with _following(infra, log, api) as (follower, pool):
+                await _wait_position(follower, 2)
+                await _publish(kafka, log, [_edited(bodies[2], rehash=True)], sign=False)
+                await _publish(kafka, log, bodies[2:])
+                await _wait_position(follower, 4)
+                state = follower.stats.partitions[0]
+                assert state.rejected == 1 and state.broken is None
+                async with pool.acquire() as conn:
+                    applied = [
+                        r["event_id"]
+                        for r in await conn.fetch("SELECT event_id FROM applied ORDER BY position")
+                    ]
+                assert applied == [decode_envelope(b).event_id for b, _ in bodies]
+
+
+async def test_an_unsigned_record_past_the_producers_head_is_never_applied(infra: Infra) -> None:
+    """No signature ever comes for it: after the follower's patience the producer's log
+    says it has no such position, and the record is reported, not applied."""
+    log = LogSpec(topic_name("follow.beyond"), 1)
+    async with infra.database(migrate.store_migrations()) as producer_dsn:
+        bodies = await _producer_with_sealed_events(producer_dsn, log, 3)
+        async with log_server(producer_dsn, log) as api:
+            kafka = KafkaSettings(infra.broker.bootstrap)
+            await _publish(kafka, log, bodies)
+            async with _following(infra, log, api) as (follower, pool):
+                await _wait_position(follower, 3)
+                envelope = decode_envelope(bodies[2][0])
+                data = msgspec.json.decode(bytes(envelope.data))
+                data["name"] = "an extra group"
+                extra = msgspec.structs.replace(
+                    envelope,
+                    position=4,
+                    prev_hash=bodies[2][1].hex(),
+                    data=msgspec.Raw(msgspec.json.encode(data, order="sorted")),
+                )
+                body = canonical_bytes(extra)
+                await _publish(kafka, log, [(body, link(bodies[2][1], body))], sign=False)
+                state = follower.stats.partitions[0]
                 async with asyncio.timeout(30):
-                    while follower.stats.partitions[0].broken is None:
+                    while state.rejected == 0:
                         await asyncio.sleep(0.02)
-                assert not follower.caught_up
-                await asyncio.sleep(0.5)
+                assert state.position == 3 and state.broken is None
                 async with pool.acquire() as conn:
                     assert await conn.fetchval("SELECT max(position) FROM applied") == 3
-                    assert await conn.fetchval("SELECT position FROM tracking") == 3

@@ -42,11 +42,15 @@ async def test_a_raised_request_leaves_nothing(infra: Infra) -> None:
         try:
             await pool.execute("CREATE TABLE t (v int)")
             committed: list[str] = []
-            with pytest.raises(RuntimeError):
+
+            async def failing_request() -> None:
                 async with pool.request_transaction():
                     await pool.execute("INSERT INTO t VALUES (1)")
                     after_commit(lambda: committed.append("never"))
                     raise RuntimeError("the handler failed")
+
+            with pytest.raises(RuntimeError):
+                await failing_request()
             assert committed == []
             assert await pool.fetchval("SELECT count(*) FROM t") == 0
             after_commit(lambda: committed.append("now"))  # outside: at once

@@ -1,4 +1,5 @@
-"""A real HTTP server on loopback serving a store's GET /v1/log, as a producing service does."""
+"""A real HTTP server on loopback serving a store's GET /v1/log and the log key that signs
+its batches (/.well-known/jwks.json), as a producing service does."""
 
 from __future__ import annotations
 
@@ -8,14 +9,19 @@ from contextlib import asynccontextmanager
 import asyncpg
 from aiohttp import web
 
+from shared.crypto.signing import SigningKey
 from shared.http.auth import Principal, auth_middleware
 from shared.http.endpoints import Api
+from shared.http.json import json_response
+from shared.http.jwks import Jwks, ed25519_jwk
 from shared.http.logapi import register_log
 from shared.http.problems import problem_middleware
 from shared.store.eventstore import LogSpec
 
 POOL = web.AppKey("pool", asyncpg.Pool)
 TOKEN = "qlt_test-log-token"
+# The producer's log key in these tests: it signs the batches `publish` sends.
+LOG_KEY = SigningKey.generate()
 
 
 @asynccontextmanager
@@ -29,8 +35,12 @@ async def log_server(dsn: str, log: LogSpec) -> AsyncIterator[str]:
     app = web.Application(middlewares=[problem_middleware, auth_middleware(nobody, TOKEN)])
     app[POOL] = pool
     api = Api("log", "1", "a producer's log API")
-    register_log(api, POOL, log)
-    app.add_routes(api.routes())
+    register_log(api, POOL, log)  # type: ignore[arg-type]
+
+    async def jwks(request: web.Request) -> web.Response:
+        return json_response(Jwks([ed25519_jwk(LOG_KEY.key_id, LOG_KEY.public_b64, log.name)]))
+
+    app.add_routes([*api.routes(), web.get("/.well-known/jwks.json", jwks)])
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
