@@ -138,7 +138,14 @@ async def main() -> None:
     args = parser(__doc__ or "").parse_args()
     events, rounds = (4_000, 50) if args.quick else (40_000, 300)
     # The revocation loop scans one code back to back: rate limits would stop it.
-    async with qunma_up({"QUNMA_RATE_LIMIT_PER_IP": "0", "QUNMA_RATE_LIMIT_PER_USER": "0"}) as up:
+    async with qunma_up(
+        {
+            "QUNMA_RATE_LIMIT_PER_IP": "0",
+            "QUNMA_RATE_LIMIT_PER_USER": "0",
+            "QUNMA_RATE_LIMIT_PER_KEY": "0",
+            "QUNMA_RATE_LIMIT_PER_TENANT": "0",
+        }
+    ) as up:
         figures = {
             "throughput": await throughput(up, events),
             "revocation": await revocation(up, rounds),

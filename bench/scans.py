@@ -55,6 +55,8 @@ async def _stack_env(up: dict[str, str]) -> dict[str, str]:
             "QUNMA_LOG_TOKEN": secrets["log_token"],
             "QUNMA_RATE_LIMIT_PER_IP": "0",
             "QUNMA_RATE_LIMIT_PER_USER": "0",
+            "QUNMA_RATE_LIMIT_PER_KEY": "0",
+            "QUNMA_RATE_LIMIT_PER_TENANT": "0",
             "QUNMA_LOG_LEVEL": "WARNING",
         }
     )
@@ -338,7 +340,12 @@ async def main() -> None:
     rates, seconds = (
         ([100, 300], 3.0) if args.quick else ([100, 200, 300, 400, 450, 500, 600, 800], 6.0)
     )
-    env = {"QUNMA_RATE_LIMIT_PER_IP": "0", "QUNMA_RATE_LIMIT_PER_USER": "0"}
+    env = {
+        "QUNMA_RATE_LIMIT_PER_IP": "0",
+        "QUNMA_RATE_LIMIT_PER_USER": "0",
+        "QUNMA_RATE_LIMIT_PER_KEY": "0",
+        "QUNMA_RATE_LIMIT_PER_TENANT": "0",
+    }
     async with qunma_up(env) as up:
         second, second_url = await _second_replica(up)
         try:

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from shared.http.ratelimit import Limits, Rate
 from shared.kafka import PROTOCOLS, SASL_MECHANISMS, KafkaSettings
 from shared.store.eventstore import LogSpec
 from shared.store.sealing import CheckpointPolicy
@@ -41,6 +42,8 @@ class Settings:
     trusted_proxies: str
     rate_limit_per_ip: int
     rate_limit_per_user: int
+    rate_limit_per_key: int
+    rate_limit_per_tenant: int
     cookie_secret: str | None
     checkpoint_every: int
     checkpoint_seconds: float
@@ -54,6 +57,15 @@ class Settings:
     @property
     def redeemer_log(self) -> LogSpec:
         return LogSpec(self.redeemer_topic, self.partitions)
+
+    @property
+    def rate_limits(self) -> Limits:
+        return Limits(
+            per_key=Rate.per_second_with_burst(self.rate_limit_per_key),
+            per_tenant=Rate.per_second_with_burst(self.rate_limit_per_tenant),
+            per_user=Rate.per_minute(self.rate_limit_per_user),
+            per_address=Rate.per_minute(self.rate_limit_per_ip),
+        )
 
     @property
     def checkpoint_policy(self) -> CheckpointPolicy:
@@ -127,6 +139,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         trusted_proxies=env.get("QUNMA_TRUSTED_PROXIES", "127.0.0.1/32,::1/128"),
         rate_limit_per_ip=_int(env, "QUNMA_RATE_LIMIT_PER_IP", 120, 0, 1_000_000),
         rate_limit_per_user=_int(env, "QUNMA_RATE_LIMIT_PER_USER", 30, 0, 1_000_000),
+        rate_limit_per_key=_int(env, "QUNMA_RATE_LIMIT_PER_KEY", 100, 0, 1_000_000),
+        rate_limit_per_tenant=_int(env, "QUNMA_RATE_LIMIT_PER_TENANT", 300, 0, 1_000_000),
         cookie_secret=env.get("QUNMA_COOKIE_SECRET") or None,
         checkpoint_every=_int(env, "QUNMA_CHECKPOINT_EVERY", 1000, 1, 1_000_000),
         checkpoint_seconds=_float(env, "QUNMA_CHECKPOINT_SECONDS", 10.0, 0.05, 86_400),

@@ -31,6 +31,7 @@ from shared.http.idempotency import IDEMPOTENCY, Idempotency, forget_old_keys
 from shared.http.logapi import register_log
 from shared.http.problems import problem_middleware
 from shared.http.proofapi import register_proofs
+from shared.http.ratelimit import RATE_LIMITER, RateLimiter
 from shared.store.follower import Follower, LogClient
 from shared.store.log_setup import ensure_log
 from shared.store.relay import Checkpoints, Relay
@@ -88,6 +89,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             await ensure_log(conn, settings.issuer_log)
         app[POOL] = pool
         app[IDEMPOTENCY] = Idempotency(pool, users)
+        app[RATE_LIMITER] = RateLimiter(pool, settings.rate_limits, users)
         outbox = Outbox(
             pool,
             settings.issuer_log,
@@ -116,17 +118,18 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             background("issuer-relay", lambda app: relay.run()),
             background("issuer-follower", lambda app: app[FOLLOWER].run()),
             background("issuer-idempotency", lambda app: forget_old_keys(app[POOL])),
+            background("issuer-rates", lambda app: app[RATE_LIMITER].forget_idle()),
         ]
     )
 
     async def lookup(key_hash: str) -> Principal | None:
         async with app[POOL].acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT tenant_id, key_id, scopes FROM api_keys "
+                "SELECT tenant_id, key_id, scopes, rate_per_second, rate_burst FROM api_keys "
                 "WHERE key_hash = $1 AND revoked_at IS NULL",
                 key_hash,
             )
-        return Principal(row["tenant_id"], row["key_id"], frozenset(row["scopes"])) if row else None
+        return Principal.of_key(row) if row else None
 
     app.middlewares.append(auth_middleware(lookup, log_token))
     endpoints = api.copy()

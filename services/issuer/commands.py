@@ -15,6 +15,7 @@ from services.issuer.api.schemas import (
     PatchCodeIn,
     PatchLiveCodeIn,
 )
+from shared.events.issuer import KeyRate
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class CreateApiKey:
     tenant_id: uuid.UUID
     name: str
     scopes: tuple[str, ...]
+    rate_limit: KeyRate | None = None
 
 
 @dataclass(frozen=True)

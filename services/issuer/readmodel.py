@@ -39,14 +39,16 @@ async def _tenant_created(conn: Conn, e: TenantCreated, p: Pending, at: datetime
 
 async def _api_key_created(conn: Conn, e: ApiKeyCreated, p: Pending, at: datetime) -> None:
     await conn.execute(
-        "INSERT INTO api_keys (key_id, tenant_id, name, key_hash, scopes, created_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO api_keys (key_id, tenant_id, name, key_hash, scopes, created_at, "
+        "rate_per_second, rate_burst) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         e.key_id,
         p.tenant_id,
         e.name,
         e.key_hash,
         e.scopes,
         at,
+        e.rate_limit.per_second if e.rate_limit else None,
+        e.rate_limit.burst if e.rate_limit else None,
     )
 
 

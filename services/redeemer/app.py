@@ -17,7 +17,6 @@ from services.redeemer.context import (
     COOKIES,
     FOLLOWER,
     JOINER,
-    LIMITER,
     POOL,
     RELAY,
     REQUESTS,
@@ -33,7 +32,6 @@ from services.redeemer.joins import Joiner
 from services.redeemer.landing import Cookies
 from services.redeemer.people import People
 from services.redeemer.projection import IssuerProjection
-from services.redeemer.ratelimit import Limits, RateLimiter
 from services.redeemer.scans import Scanner
 from services.redeemer.schema import functions, migrations
 from services.redeemer.sweeper import Sweeper
@@ -53,6 +51,7 @@ from shared.http.jwks import register_log_jwks
 from shared.http.logapi import register_log
 from shared.http.problems import problem_middleware
 from shared.http.proofapi import register_proofs
+from shared.http.ratelimit import RATE_LIMITER, RateLimiter
 from shared.store.follower import Follower, LogClient
 from shared.store.log_setup import ensure_log
 from shared.store.relay import Checkpoints, Relay
@@ -148,9 +147,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
                 clock=clock,
             )
             app[SWEEPER] = Sweeper(outbox)
-            app[LIMITER] = RateLimiter(
-                pool, Limits(settings.rate_limit_per_ip, settings.rate_limit_per_user), clock
-            )
+            app[RATE_LIMITER] = RateLimiter(pool, settings.rate_limits, users)
             try:
                 yield
             finally:
@@ -163,7 +160,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             background("redeemer-relay", lambda app: relay.run()),
             background("redeemer-sweeper", lambda app: app[SWEEPER].run()),
             background("redeemer-retention", lambda app: app[RETENTION].run()),
-            background("redeemer-rates", lambda app: app[LIMITER].forget_old_windows()),
+            background("redeemer-rates", lambda app: app[RATE_LIMITER].forget_idle()),
             background("redeemer-idempotency", lambda app: forget_old_keys(app[POOL])),
         ]
     )
@@ -171,11 +168,11 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     async def lookup(key_hash: str) -> Principal | None:
         async with app[POOL].acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT tenant_id, key_id, scopes FROM api_keys "
+                "SELECT tenant_id, key_id, scopes, rate_per_second, rate_burst FROM api_keys "
                 "WHERE key_hash = $1 AND NOT revoked",
                 key_hash,
             )
-        return Principal(row["tenant_id"], row["key_id"], frozenset(row["scopes"])) if row else None
+        return Principal.of_key(row) if row else None
 
     # The scan path authenticates every request: keys are kept for a second (docs/api.md).
     app.middlewares.extend(

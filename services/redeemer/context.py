@@ -10,7 +10,6 @@ from services.redeemer.erasure import Retention
 from services.redeemer.join_requests import JoinRequests
 from services.redeemer.joins import Joiner
 from services.redeemer.landing import Cookies
-from services.redeemer.ratelimit import RateLimiter
 from services.redeemer.scans import Scanner
 from services.redeemer.sweeper import Sweeper
 from shared.clock import Clock
@@ -29,7 +28,6 @@ SWEEPER = web.AppKey("sweeper", Sweeper)
 RETENTION = web.AppKey("retention", Retention)
 FOLLOWER = web.AppKey("follower", Follower)
 RELAY = web.AppKey("relay", Relay)
-LIMITER = web.AppKey("rate_limiter", RateLimiter)
 COOKIES = web.AppKey("cookies", Cookies)
 TRUSTED: web.AppKey[Sequence[Network]] = web.AppKey("trusted_proxies")
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")

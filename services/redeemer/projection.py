@@ -27,11 +27,14 @@ Apply = Callable[[Conn, Any, Envelope], Awaitable[None]]
 
 async def _api_key_created(conn: Conn, e: ApiKeyCreated, env: Envelope) -> None:
     await conn.execute(
-        "INSERT INTO api_keys (key_id, tenant_id, key_hash, scopes) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO api_keys (key_id, tenant_id, key_hash, scopes, rate_per_second, rate_burst) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
         e.key_id,
         env.tenant_id,
         e.key_hash,
         e.scopes,
+        e.rate_limit.per_second if e.rate_limit else None,
+        e.rate_limit.burst if e.rate_limit else None,
     )
 
 

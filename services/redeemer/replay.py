@@ -39,7 +39,8 @@ from shared.store.follower import Projection
 
 # What is compared: every row a projection of the logs must give back, in a fixed order.
 TABLES: dict[str, str] = {
-    "api_keys": "SELECT key_id, tenant_id, key_hash, scopes, revoked FROM api_keys ORDER BY 1",
+    "api_keys": "SELECT key_id, tenant_id, key_hash, scopes, revoked, rate_per_second, rate_burst "
+    "FROM api_keys ORDER BY 1",
     "signing_keys": "SELECT key_id, tenant_id, public_key FROM signing_keys ORDER BY 1",
     "groups": "SELECT group_id, tenant_id, name, max_members, profile, timezone, members, "
     "reserved, verified_joins FROM groups ORDER BY 1",

@@ -19,14 +19,23 @@ class TenantCreated(Event, frozen=True):
     name: str
 
 
+class KeyRate(msgspec.Struct, frozen=True):
+    """An API key's own rate limit: `per_second` on average, `burst` at once."""
+
+    per_second: int
+    burst: int
+
+
 @event_type
 class ApiKeyCreated(Event, frozen=True):
-    """Carries only the key's SHA-256, so the redeemer can authenticate callers too."""
+    """Carries only the key's SHA-256, so the redeemer can authenticate callers too.
+    `rate_limit` is the key's own limit; absent, the deployment's applies."""
 
     key_id: uuid.UUID
     name: str
     key_hash: str
     scopes: list[str]
+    rate_limit: KeyRate | None = None
 
 
 @event_type

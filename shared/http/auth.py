@@ -10,9 +10,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import asyncpg
 from aiohttp import web
 
 from shared.http.problems import Handler, Problem
+from shared.http.ratelimit import Rate
 from shared.store.actor import acting_as
 
 SCOPES = ("issue", "redeem", "audit", "admin")
@@ -26,6 +28,15 @@ class Principal:
     tenant_id: uuid.UUID | None
     key_id: uuid.UUID | None
     scopes: frozenset[str]
+    rate: Rate | None = None  # the key's own rate limit; None: the deployment's
+
+    @classmethod
+    def of_key(cls, row: asyncpg.Record) -> Principal:
+        """From an `api_keys` row (both services keep the same columns)."""
+        rate = None
+        if row["rate_per_second"] is not None:
+            rate = Rate(float(row["rate_per_second"]), int(row["rate_burst"]))
+        return cls(row["tenant_id"], row["key_id"], frozenset(row["scopes"]), rate)
 
     def require(self, scope: str) -> uuid.UUID:
         """The caller's tenant, if the key holds `scope` (`admin` holds every tenant scope)."""

@@ -2,7 +2,9 @@
 
 `X-Forwarded-For` is read right to left, skipping addresses of trusted proxies; the first
 one that is not trusted is the client. Without a trusted peer the header is ignored, so a
-caller cannot choose its own address.
+caller cannot choose its own address. Every `X-Forwarded-For` line counts, in order: a
+proxy that appends its own line after the one a client sent is read first, so a client
+cannot put an address of its choosing in front of it.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ def client_ip(request: web.Request, trusted: Sequence[Network]) -> IPAddress | N
     peer = _address(request.remote or "")
     if peer is None or not any(peer in net for net in trusted):
         return peer
-    hops = [h for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    lines = request.headers.getall("X-Forwarded-For", [])
+    hops = [h for line in lines for h in line.split(",") if h.strip()]
     for hop in reversed(hops):
         address = _address(hop)
         if address is None:

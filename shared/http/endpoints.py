@@ -22,6 +22,7 @@ from shared.http.auth import AUDIT_SCOPE, CREDENTIAL, LOG_SCOPE, Principal, prin
 from shared.http.idempotency import IDEMPOTENCY
 from shared.http.json import read_json
 from shared.http.problems import CATALOGUE, Problem
+from shared.http.ratelimit import RATE_LIMITER, Standing
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 
@@ -93,9 +94,12 @@ class Api:
         responses: Mapping[int, type | Media | None],
         errors: Sequence[str] = (),
         tags: Sequence[str] = (),
+        per_user: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Register `handler`; it is called with the keyword arguments it names among
-        `tenant_id`, `body` and `query`, already checked and decoded."""
+        `tenant_id`, `body` and `query`, already checked and decoded. Every route with a
+        scope is rate limited per API key and tenant; `per_user` also per the body's
+        `user_id`."""
 
         def register(handler: Handler) -> Handler:
             wanted = set(inspect.signature(handler).parameters) - {"request"}
@@ -123,23 +127,16 @@ class Api:
                     kwargs["query"] = _decode_query(request, query)
                 if body is not None:
                     kwargs["body"] = await read_json(request, body)
-                idempotency = request.app.get(IDEMPOTENCY)
-                if (
-                    who is not None
-                    and idempotency is not None
-                    and request.method == "POST"
-                    and "Idempotency-Key" in request.headers
-                ):
-                    # Only now, with the scope checked: a replay answers only a caller
-                    # that may ask the question.
-                    return await idempotency.run(
-                        request,
-                        who,
-                        request[CREDENTIAL],
-                        _named_users(request, kwargs.get("body")),
-                        lambda: handler(request, **kwargs),
-                    )
-                return await handler(request, **kwargs)
+                standing = await _rate_limit(request, who, kwargs.get("body"), per_user)
+                try:
+                    response = await _handle(request, who, handler, kwargs)
+                except Problem as problem:
+                    if standing is not None:
+                        problem.headers.update(standing.headers())
+                    raise
+                if standing is not None:
+                    response.headers.update(standing.headers())
+                return response
 
             wrapper.__name__ = handler.__name__
             wrapper.__doc__ = handler.__doc__
@@ -246,6 +243,42 @@ class Api:
         return document
 
 
+async def _handle(
+    request: web.Request, who: Principal | None, handler: Handler, kwargs: dict[str, Any]
+) -> web.StreamResponse:
+    """Run the handler, once per Idempotency-Key when the caller sends one."""
+    idempotency = request.app.get(IDEMPOTENCY)
+    if (
+        who is not None
+        and idempotency is not None
+        and request.method == "POST"
+        and "Idempotency-Key" in request.headers
+    ):
+        # Only now, with the scope checked: a replay answers only a caller that may ask
+        # the question.
+        return await idempotency.run(
+            request,
+            who,
+            request[CREDENTIAL],
+            _named_users(request, kwargs.get("body")),
+            lambda: handler(request, **kwargs),
+        )
+    return await handler(request, **kwargs)
+
+
+async def _rate_limit(
+    request: web.Request, who: Principal | None, body: Any, per_user: bool
+) -> Standing | None:
+    limiter = request.app.get(RATE_LIMITER)
+    if limiter is None or who is None or LOG_SCOPE in who.scopes:
+        return None
+    buckets = limiter.caller(who.key_id, who.tenant_id, who.rate)
+    user_id = getattr(body, "user_id", None)
+    if per_user and isinstance(user_id, str):
+        buckets += limiter.user(who.tenant_id, user_id)
+    return await limiter.take(buckets)
+
+
 def _named_users(request: web.Request, body: Any) -> list[str]:
     """The user ids a request names (its body's `user_id`, its path's): what an answer
     kept for it is about, so erasing the person erases the answer too."""
@@ -274,7 +307,7 @@ def _response(out: type | Media | None, schema_of: dict[Any, Any]) -> dict[str, 
 def _error_statuses(e: Endpoint) -> dict[int, set[str]]:
     codes = set(e.errors)
     if e.scope is not None:
-        codes |= {"unauthorized", "forbidden"}
+        codes |= {"unauthorized", "forbidden", "rate_limited"}
     if e.body is not None:
         codes |= {
             "malformed_json",

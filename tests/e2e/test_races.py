@@ -20,6 +20,8 @@ from tests.support.stack import Client, Response, Stack, in_process_redeemer, st
 ENV = {
     "QUNMA_RATE_LIMIT_PER_IP": "0",
     "QUNMA_RATE_LIMIT_PER_USER": "0",
+    "QUNMA_RATE_LIMIT_PER_KEY": "0",
+    "QUNMA_RATE_LIMIT_PER_TENANT": "0",
     "QUNMA_JOIN_TOKEN_TTL_SECONDS": "10",
 }
 

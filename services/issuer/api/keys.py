@@ -6,18 +6,21 @@ import uuid
 
 import asyncpg
 from aiohttp import web
+from msgspec import UNSET
 
 from services.issuer.api.registry import api
 from services.issuer.api.schemas import (
     ApiKeyList,
     ApiKeyOut,
     CreateApiKeyIn,
+    RateLimitOut,
     SigningKeyList,
     SigningKeyOut,
 )
 from services.issuer.commands import CreateApiKey, RevokeApiKey, RotateSigningKey
 from services.issuer.context import BUS, CLOCK, POOL
 from services.issuer.handlers import CreatedKey
+from shared.events.issuer import KeyRate
 from shared.http.json import json_response
 from shared.http.paths import path_uuid
 
@@ -32,6 +35,12 @@ SELECT k.*,
        AS needed
 FROM signing_keys k
 """
+
+
+def _rate(row: asyncpg.Record) -> RateLimitOut | None:
+    if row["rate_per_second"] is None:
+        return None
+    return RateLimitOut(int(row["rate_per_second"]), row["rate_burst"])
 
 
 def signing_key_out(row: asyncpg.Record | None) -> SigningKeyOut:
@@ -59,9 +68,16 @@ def signing_key_out(row: asyncpg.Record | None) -> SigningKeyOut:
 async def create_api_key(
     request: web.Request, tenant_id: uuid.UUID, body: CreateApiKeyIn
 ) -> web.Response:
-    """The key is in this response only; qunma keeps its SHA-256."""
+    """The key is in this response only; qunma keeps its SHA-256. `rate_limit` gives the key
+    its own limit on both services (requests a second, and a burst); without it the
+    deployment's per-key limit applies."""
+    rate = None
+    if body.rate_limit is not UNSET:
+        per_second = body.rate_limit.per_second
+        burst = body.rate_limit.burst
+        rate = KeyRate(per_second, burst if burst is not UNSET else max(1, 2 * per_second))
     created: CreatedKey = await request.app[BUS].handle(
-        CreateApiKey(tenant_id, body.name, tuple(dict.fromkeys(body.scopes)))
+        CreateApiKey(tenant_id, body.name, tuple(dict.fromkeys(body.scopes)), rate)
     )
     async with request.app[POOL].acquire() as conn:
         row = await conn.fetchrow("SELECT * FROM api_keys WHERE key_id = $1", created.key_id)
@@ -73,6 +89,7 @@ async def create_api_key(
             scopes=list(row["scopes"]),
             created_at=row["created_at"],
             api_key=created.api_key,
+            rate_limit=_rate(row),
         ),
         status=201,
         headers={"Location": f"/v1/api-keys/{created.key_id}"},
@@ -101,6 +118,7 @@ async def list_api_keys(request: web.Request, tenant_id: uuid.UUID) -> web.Respo
                     scopes=list(r["scopes"]),
                     created_at=r["created_at"],
                     revoked_at=r["revoked_at"],
+                    rate_limit=_rate(r),
                 )
                 for r in rows
             ]

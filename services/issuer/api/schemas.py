@@ -295,9 +295,22 @@ class LiveCodeList(msgspec.Struct):
 # -- keys ------------------------------------------------------------------------------
 
 
+class RateLimitIn(msgspec.Struct, forbid_unknown_fields=True):
+    """This key's own rate limit, above or below the deployment's"""
+
+    per_second: Annotated[int, Meta(ge=1, le=100_000)]
+    burst: Annotated[int, Meta(ge=1, le=1_000_000)] | UnsetType = UNSET  # default: 2 s' worth
+
+
+class RateLimitOut(msgspec.Struct):
+    per_second: int
+    burst: int
+
+
 class CreateApiKeyIn(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
     scopes: Annotated[list[Scope], Meta(min_length=1, max_length=4)]
+    rate_limit: RateLimitIn | UnsetType = UNSET
 
 
 class ApiKeyOut(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -309,6 +322,7 @@ class ApiKeyOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     created_at: datetime
     revoked_at: datetime | None = None
     api_key: str | None = None
+    rate_limit: RateLimitOut | None = None  # None: the deployment's limit
 
 
 class ApiKeyList(msgspec.Struct):

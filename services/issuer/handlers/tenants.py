@@ -87,7 +87,11 @@ async def create_api_key(cmd: CreateApiKey, deps: Deps) -> CreatedKey:
             uow,
             tenant,
             ApiKeyCreated(
-                key_id=key_id, name=cmd.name, key_hash=hash_key(api_key), scopes=list(cmd.scopes)
+                key_id=key_id,
+                name=cmd.name,
+                key_hash=hash_key(api_key),
+                scopes=list(cmd.scopes),
+                rate_limit=cmd.rate_limit,
             ),
         )
         return CreatedKey(cmd.tenant_id, key_id, api_key)

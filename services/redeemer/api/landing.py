@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from services.redeemer.api.registry import api
-from services.redeemer.context import CLOCK, COOKIES, JOINER, LIMITER, SCANNER, TRUSTED
+from services.redeemer.context import CLOCK, COOKIES, JOINER, SCANNER, TRUSTED
 from services.redeemer.landing import (
     Visitor,
     dead_page,
@@ -21,6 +21,7 @@ from services.redeemer.landing import (
 from shared.http.clientip import client_ip
 from shared.http.endpoints import Media
 from shared.http.problems import Problem
+from shared.http.ratelimit import RATE_LIMITER
 from shared.store.actor import ACTOR
 
 _DEAD = {"code_expired", "code_revoked", "code_superseded", "code_not_active", "invalid_code"}
@@ -94,9 +95,8 @@ async def landing(request: web.Request) -> web.StreamResponse:
     lang = language(request)
     token = request.match_info["token"]
     try:
-        await request.app[LIMITER].hit(
-            "landing", client_ip(request, request.app[TRUSTED]), None, None
-        )
+        limiter = request.app[RATE_LIMITER]
+        await limiter.take(limiter.address(client_ip(request, request.app[TRUSTED])))
         view = await _view(request, token)
     except Problem as problem:
         return _as_page(lang, problem)
@@ -126,7 +126,7 @@ async def landing_join(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther(request.path)
     ip = client_ip(request, request.app[TRUSTED])
     try:
-        await request.app[LIMITER].hit("landing", ip, None, None)
+        await request.app[RATE_LIMITER].take(request.app[RATE_LIMITER].address(ip))
         if form.get("csrf") != cookies.csrf(visitor, token):
             raise Problem("forbidden", "the form does not come from this page; reload it")
         view = await _view(request, token)

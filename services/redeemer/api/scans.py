@@ -8,7 +8,7 @@ from aiohttp import web
 
 from services.redeemer.api.registry import api
 from services.redeemer.api.schemas import JoinIn, Membership, ScanIn, ScanOut
-from services.redeemer.context import JOINER, LIMITER, SCANNER, TRUSTED
+from services.redeemer.context import JOINER, SCANNER, TRUSTED
 from services.redeemer.scans import Location, ScanInput
 from shared.http.clientip import client_ip
 from shared.http.json import json_response
@@ -44,12 +44,12 @@ SCAN_ERRORS = [
     body=ScanIn,
     responses={200: ScanOut, 202: ScanOut},
     errors=SCAN_ERRORS,
+    per_user=True,
 )
 async def scan(request: web.Request, tenant_id: uuid.UUID, body: ScanIn) -> web.Response:
     """The platform backend calls this when a person scans. The client IP is the
     connection's, or the X-Forwarded-For address a trusted proxy gives."""
     ip = client_ip(request, request.app[TRUSTED])
-    await request.app[LIMITER].hit("scan", ip, tenant_id, body.user_id)
     location = (
         Location(body.location.lat, body.location.lon, body.location.accuracy_m)
         if body.location
@@ -83,11 +83,10 @@ async def scan(request: web.Request, tenant_id: uuid.UUID, body: ScanIn) -> web.
     body=JoinIn,
     responses={201: Membership, 200: Membership},
     errors=["invalid_token", "token_used", "token_expired", "token_mismatch", "rate_limited"],
+    per_user=True,
 )
 async def join(request: web.Request, tenant_id: uuid.UUID, body: JoinIn) -> web.Response:
     """201 with the new membership; 200 when the same person redeems the same token again."""
-    ip = client_ip(request, request.app[TRUSTED])
-    await request.app[LIMITER].hit("join", ip, tenant_id, body.user_id)
     joined = await request.app[JOINER].join(
         tenant_id, body.join_token, body.user_id, body.device_id
     )
