@@ -64,6 +64,10 @@ def parse(token: str) -> CodeToken:
         raise InvalidToken("the token is not base64url") from exc
     if len(raw) != LENGTH:
         raise InvalidToken("the token has the wrong length")
+    # One spelling per token: base64 decoding also takes padding, other alphabets' letters
+    # and unused low bits, so one code could be written (and counted, cached) many ways.
+    if b64url(raw) != token:
+        raise InvalidToken("the token is not in canonical base64url")
     version, code_id, key_id, expires = _HEADER.unpack(raw[: _HEADER.size])
     if version not in KINDS:
         raise InvalidToken(f"unknown token version {version}")

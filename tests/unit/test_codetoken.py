@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import UTC, datetime
 
@@ -77,3 +78,24 @@ def test_private_keys_are_sealed_under_the_kek() -> None:
 def test_kek_must_be_32_bytes() -> None:
     with pytest.raises(KekError):
         Kek.from_text(b64url(b"short"))
+
+
+@pytest.mark.parametrize("spelling", ["padded", "other alphabet", "unused bits"])
+def test_only_the_canonical_spelling_is_a_token(spelling: str) -> None:
+    key = SigningKey.generate()
+    token = codetoken.issue(uuid.uuid4(), None, key)
+    while spelling == "other alphabet" and not {"-", "_"} & set(token):
+        token = codetoken.issue(uuid.uuid4(), None, key)  # one that base64's +/ would differ in
+    assert codetoken.parse(token).key_id == key.key_id
+    if spelling == "padded":
+        other = token + "==="
+    elif spelling == "other alphabet":
+        other = base64.b64encode(unb64url(token)).decode().rstrip("=")
+    else:
+        # 97 bytes: the last character carries 4 unused bits; setting one decodes the same
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        last = alphabet.index(token[-1])
+        other = token[:-1] + alphabet[last | 1 if last % 2 == 0 else last & ~1]
+        assert unb64url(other) == unb64url(token)
+    with pytest.raises(codetoken.InvalidToken):
+        codetoken.parse(other)
