@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 import uuid
@@ -24,6 +23,7 @@ import aiohttp
 import asyncpg
 import msgspec
 
+from qunma.stack_env import stack_env
 from shared import config
 from shared.audit.keys import Pins, merge, pins_from_jwks
 from shared.crypto.kek import Kek, KekError
@@ -101,21 +101,6 @@ def add_parsers(commands: Any) -> None:
     prove.add_argument("event_id", type=uuid.UUID)
     prove.add_argument("--json", action="store_true")
     prove.add_argument("--token", help="audit API key (default: the log token)")
-
-
-def stack_env(data_dir: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment, over what a `qunma up` stack in `data_dir` wrote down."""
-    merged: dict[str, str] = {}
-    up = data_dir / "up.json"
-    if up.exists():
-        merged.update(json.loads(up.read_text()).get("env", {}))
-    found = data_dir / "secrets.json"
-    if found.exists():
-        secrets = json.loads(found.read_text())
-        merged.setdefault("QUNMA_LOG_TOKEN", secrets.get("log_token", ""))
-        merged.setdefault("QUNMA_REDEEMER_KEK", secrets.get("redeemer_kek", ""))
-    merged.update(os.environ if env is None else env)
-    return merged
 
 
 async def fetch_pins(urls: Iterable[str], timeout: float = 5.0) -> tuple[Pins, list[str]]:

@@ -9,6 +9,7 @@ import sys
 import uuid
 from pathlib import Path
 
+from qunma.stack_env import stack_env
 from shared import config
 
 
@@ -34,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
         "create", help="create a tenant and print its first API key"
     )
     create.add_argument("--name", required=True)
+    create.add_argument(
+        "--data-dir", type=Path, default=Path(".qunma"), help="a `qunma up` data directory"
+    )
 
     forget = commands.add_parser(
         "forget", help="erase a person's data: destroy their keys (as DELETE /v1/people/…)"
@@ -61,7 +65,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return forget(args)
     try:
-        settings = config.from_env()
+        if args.command == "tenant":
+            # Beside a `qunma up` stack, from another shell: its settings, as audit has.
+            settings = config.from_env(stack_env(args.data_dir))
+        else:
+            settings = config.from_env()
     except config.ConfigError as exc:
         print(f"qunma: {exc}", file=sys.stderr)
         return 2

@@ -12,7 +12,7 @@ import asyncio
 import json
 import sys
 
-from qunma.audit_cli import stack_env
+from qunma.stack_env import stack_env
 from shared import config
 from shared.db import create_pool, migrate_database
 from shared.http.problems import Problem

@@ -11,6 +11,7 @@ import socket
 import sys
 from pathlib import Path
 
+import aiohttp
 import psutil
 import pytest
 
@@ -101,6 +102,32 @@ async def test_qunma_up_runs_the_readme_walkthrough_and_leaves_nothing_behind(
         assert '"user_id":"alice"' in text
         assert "log verified" in text, text
         assert (tmp_path / "code.png").stat().st_size > 0
+
+        # `qunma tenant create`, as the README says, from another shell beside the stack:
+        # it takes the stack's settings from .qunma/ (nothing exported).
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("QUNMA_")}
+        tenant = await asyncio.create_subprocess_exec(
+            str(tmp_path / ".venv" / "bin" / "qunma"),
+            "tenant",
+            "create",
+            "--name",
+            "Acme",
+            cwd=tmp_path,
+            env=clean,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        made, err = await asyncio.wait_for(tenant.communicate(), 60)
+        assert tenant.returncode == 0, err.decode()
+        acme = json.loads(made)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                f"{up['issuer_url']}/v1/groups",
+                headers={"Authorization": f"Bearer {acme['api_key']}"},
+            ) as resp,
+        ):
+            assert resp.status == 200
     finally:
         if proc.returncode is None:
             await _stop(proc, signal.SIGTERM)

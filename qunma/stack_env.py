@@ -1,0 +1,30 @@
+"""The settings of a `qunma up` stack, for the commands an operator runs beside it.
+
+`qunma up` writes what its children run with to its data directory: `up.json` (every
+`QUNMA_*` setting but the secrets) and `secrets.json` (the KEKs and the log token, mode
+0600). `qunma tenant create`, `qunma forget` and `qunma audit …` start from those, so they
+work from another shell without exporting anything; the environment still wins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def stack_env(data_dir: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment, over what a `qunma up` stack in `data_dir` wrote down."""
+    merged: dict[str, str] = {}
+    up = data_dir / "up.json"
+    if up.exists():
+        merged.update(json.loads(up.read_text()).get("env", {}))
+    found = data_dir / "secrets.json"
+    if found.exists():
+        secrets = json.loads(found.read_text())
+        merged.setdefault("QUNMA_LOG_TOKEN", secrets.get("log_token", ""))
+        merged.setdefault("QUNMA_KEK", secrets.get("kek", ""))  # the issuer's, as `up` gives it
+        merged.setdefault("QUNMA_REDEEMER_KEK", secrets.get("redeemer_kek", ""))
+    merged.update(os.environ if env is None else env)
+    return merged
