@@ -12,7 +12,9 @@ from aiohttp import web
 
 from services.redeemer.api import landing, members, people, scans, stats  # noqa: F401
 from services.redeemer.api.registry import api
+from services.redeemer.code_signatures import CodeSignatures
 from services.redeemer.context import (
+    ADMISSION,
     CLOCK,
     COOKIES,
     FOLLOWER,
@@ -40,7 +42,7 @@ from shared.config import Settings, require
 from shared.crypto.kek import Kek
 from shared.crypto.user_index import UserIndex
 from shared.db import create_pool, migrate_database
-from shared.http.admission import admission_middleware
+from shared.http.admission import FairGate, admission_middleware
 from shared.http.auth import CachedKeys, Principal, auth_middleware
 from shared.http.background import background
 from shared.http.clientip import parse_networks
@@ -67,6 +69,19 @@ async def _database_ready(app: web.Application) -> dict[str, Any]:
     async with app[POOL].acquire() as conn:
         await conn.fetchval("SELECT 1")
     return {"ok": True}
+
+
+async def _admission_status(app: web.Application) -> dict[str, Any]:
+    gate = app[ADMISSION].stats
+    keys = app[SCANNER].signatures
+    return {
+        "ok": True,
+        "in_use": gate.in_use,
+        "waiting": gate.waiting,
+        "tenants_waiting": gate.classes_waiting,
+        "unknown_key_lookups": keys.lookups,
+        "unknown_keys_from_memory": keys.unknown_answered_from_memory,
+    }
 
 
 async def _projection_ready(app: web.Application) -> dict[str, Any]:
@@ -101,6 +116,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     app[CLOCK] = clock
     app[TRUSTED] = parse_networks(settings.trusted_proxies)
     app[COOKIES] = Cookies(cookie_secret)
+    app[ADMISSION] = FairGate(POOL_SIZE)
     # A scan commits an event each: seal them in batches of up to 20 ms (the issuer learns
     # counters a little later; nothing waits on this log as scans wait on the issuer's).
     relay = Relay(
@@ -135,8 +151,8 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             app[SCANNER] = Scanner(
                 outbox,
                 people=persons,
+                signatures=CodeSignatures(pool, follower),
                 token_ttl=settings.join_token_ttl,
-                propagated=lambda: follower.caught_up,
                 clock=clock,
             )
             app[JOINER] = Joiner(outbox, persons)
@@ -177,14 +193,21 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     # The scan path authenticates every request: keys are kept for a second (docs/api.md).
     app.middlewares.extend(
         [
-            admission_middleware(POOL_SIZE, ("/v1/scans", "/v1/joins", "/j/")),
             auth_middleware(CachedKeys(lookup), log_token),
+            admission_middleware(app[ADMISSION], ("/v1/scans", "/v1/joins", "/j/")),
         ]
     )
     endpoints = api.copy()
     register_log(endpoints, POOL, settings.redeemer_log)
     register_proofs(endpoints, POOL, settings.redeemer_log, settings.checkpoint_seconds)
     register_log_jwks(endpoints, POOL, settings.redeemer_topic)
-    register_health(endpoints, {"database": _database_ready, "projection": _projection_ready})
+    register_health(
+        endpoints,
+        {
+            "database": _database_ready,
+            "projection": _projection_ready,
+            "admission": _admission_status,
+        },
+    )
     app.add_routes([*endpoints.routes(), openapi_route(endpoints)])
     return app

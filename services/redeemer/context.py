@@ -15,6 +15,7 @@ from services.redeemer.sweeper import Sweeper
 from shared.clock import Clock
 from shared.config import Settings
 from shared.db import RequestPool
+from shared.http.admission import FairGate
 from shared.http.clientip import Network
 from shared.store.follower import Follower
 from shared.store.relay import Relay
@@ -22,6 +23,7 @@ from shared.store.relay import Relay
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", RequestPool)
 SCANNER = web.AppKey("scanner", Scanner)
+ADMISSION = web.AppKey("admission", FairGate)
 JOINER = web.AppKey("joiner", Joiner)
 REQUESTS = web.AppKey("join_requests", JoinRequests)
 SWEEPER = web.AppKey("sweeper", Sweeper)

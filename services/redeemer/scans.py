@@ -24,6 +24,7 @@ import asyncpg
 
 from services.redeemer import checks
 from services.redeemer.api.schemas import GroupSummary, Membership, ScanOut
+from services.redeemer.code_signatures import CodeSignatures
 from services.redeemer.people import People, PersonRef, location_text
 from shared import codetoken
 from shared.clock import Clock, utcnow
@@ -44,7 +45,6 @@ from shared.store.unit_of_work import Outbox, UnitOfWork
 
 ATTEMPTS = 5
 PER_CODE_IN_FLIGHT = 2  # scans of one code in the database at once, per replica
-KEY_PATIENCE = 1.0  # seconds an unknown signing key is waited for, even when caught up
 ATTEMPT_WINDOW = timedelta(minutes=10)
 LARGE_GROUP, VERIFIED_JOINS_NEEDED = 100, 3  # WeChat's rule for large personal groups
 
@@ -100,7 +100,6 @@ class Subject:
     scan: ScanInput | None = None  # what the person sent, for the personal values recorded
 
 
-_KEY = "SELECT tenant_id, public_key FROM signing_keys WHERE key_id = $1"
 _CONTEXT = """
 SELECT c.*, g.name AS group_name, g.members, g.reserved, g.max_members, g.profile,
        g.timezone, g.verified_joins, m.joined_at AS member_since, t.scan_id AS held_scan_id,
@@ -174,20 +173,18 @@ class Scanner:
         outbox: Outbox,
         *,
         people: People,
+        signatures: CodeSignatures,
         token_ttl: int,
-        propagated: Callable[[], bool],
         clock: Clock = utcnow,
         propagation_wait: float = 3.0,
     ) -> None:
         self.outbox = outbox
         self.people = people
         self.pool = outbox.pool
+        self.signatures = signatures
         self.token_ttl = token_ttl
-        self.propagated = propagated
         self.clock = clock
         self.propagation_wait = propagation_wait
-        self._keys: dict[str, asyncpg.Record] = {}
-        self._verified: dict[str, tuple[codetoken.CodeToken, uuid.UUID]] = {}
         # Held only while a scan of that code is in flight (weak values).
         self._gates: weakref.WeakValueDictionary[uuid.UUID, asyncio.Semaphore] = (
             weakref.WeakValueDictionary()
@@ -234,43 +231,8 @@ class Scanner:
     async def verify(
         self, payload: str, tenant_id: uuid.UUID | None = None
     ) -> tuple[codetoken.CodeToken, uuid.UUID]:
-        """The token in `payload` and its tenant, if its signature verifies; else invalid_code.
-        With `tenant_id`, another tenant's code is answered exactly as one that does not exist."""
-        text = codetoken.token_from_payload(payload)
-        known = self._verified.get(text)
-        if known is not None:
-            token, owner = known
-            if tenant_id is not None and owner != tenant_id:
-                raise Problem("invalid_code", "no such code")
-            return token, owner
-        try:
-            token = codetoken.parse(text)
-        except codetoken.InvalidToken as exc:
-            raise Problem("invalid_code", f"this is not a qunma code: {exc}") from None
-        key = self._keys.get(token.key_id)
-        if key is None:
-            # "Caught up" means nothing Kafka holds is missing here, not that a key committed
-            # a moment ago is published yet: give a new key a second before calling it unknown.
-            patience = asyncio.get_running_loop().time() + KEY_PATIENCE
-
-            def gone() -> bool:
-                return self.propagated() and asyncio.get_running_loop().time() > patience
-
-            key = await self.poll(_KEY, token.key_id, give_up=gone)
-            if key is not None:  # public keys never change: keep them for the process
-                self._keys[token.key_id] = key
-        if key is None:
-            raise Problem("invalid_code", "the code is signed by a key this service does not know")
-        if not token.verify(key["public_key"]):
-            raise Problem("invalid_code", "the code's signature does not verify")
-        # One printed code is scanned by many people: verify its signature once. (Only a
-        # verified token is kept; its fields and its key can never change.)
-        if len(self._verified) >= 10_000:
-            self._verified.clear()
-        self._verified[text] = (token, key["tenant_id"])
-        if tenant_id is not None and key["tenant_id"] != tenant_id:
-            raise Problem("invalid_code", "no such code")
-        return token, key["tenant_id"]
+        """The token in `payload` and its tenant, if its signature verifies; else invalid_code."""
+        return await self.signatures.verify(payload, tenant_id)
 
     async def _verified_token(
         self, tenant_id: uuid.UUID | None, scan: ScanInput, scan_id: uuid.UUID

@@ -205,10 +205,22 @@ class Follower:
         self._recent: dict[int, OrderedDict[int, bytes]] = {
             p: OrderedDict() for p in range(source.partitions)
         }
+        self._round = asyncio.Event()  # set, and replaced, at the end of each fetch round
 
     @property
     def caught_up(self) -> bool:
+        """As of the last fetch round: nothing Kafka held then is missing here."""
         return all(s.caught_up and s.broken is None for s in self.stats.partitions.values())
+
+    @property
+    def version(self) -> int:
+        """Grows whenever this projection moves (by this replica's follower or another's)."""
+        return sum(s.position for s in self.stats.partitions.values())
+
+    async def next_round(self, timeout: float) -> None:
+        """Until the follower has finished one more fetch round, or `timeout` seconds."""
+        with suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._round.wait()), timeout)
 
     async def run(self) -> None:
         backoff = 0.2
@@ -284,6 +296,8 @@ class Follower:
                         consumer.pause(tp)
                 for tp in tps:
                     await self._note_lag(consumer, tp)
+                done, self._round = self._round, asyncio.Event()
+                done.set()
         finally:
             with suppress(Exception):
                 await consumer.stop()
