@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 EARTH_RADIUS_M = 6_371_008.8
+LARGE_GROUP, VERIFIED_JOINS_NEEDED = 100, 3  # WeChat's rule for large personal groups
 # A phone's reported accuracy widens the fence by at most this much: a claimed accuracy
 # of 10 km must not let anyone in.
 MAX_ACCURACY_SLACK_M = 50.0
@@ -34,6 +35,25 @@ def inside_fence(
 ) -> bool:
     slack = min(max(accuracy_m or 0.0, 0.0), MAX_ACCURACY_SLACK_M)
     return distance_m(lat, lon, fence_lat, fence_lon) <= radius_m + slack
+
+
+def qr_join_refusal(profile: str, mode: str, members: int, verified_joins: int) -> str | None:
+    """Why a group does not admit through a code of verification `mode` (a live code's is
+    `none`), or None. Asked of a code's group and of every group a live code routes to."""
+    if profile == "gov" and mode != "real_name":
+        return "this group admits only by approval with real-name verification"
+    if (
+        profile == "personal"
+        and mode == "none"
+        and members > LARGE_GROUP
+        and verified_joins < VERIFIED_JOINS_NEEDED
+    ):
+        return (
+            f"a personal group of more than {LARGE_GROUP} members admits through an "
+            f"unverified code only once {VERIFIED_JOINS_NEEDED} members joined through a "
+            "verified one"
+        )
+    return None
 
 
 def ip_allowed(

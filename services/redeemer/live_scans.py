@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 import msgspec
 
+from services.redeemer import checks
 from services.redeemer.scans import Answer, Moved, PersonMoved, Refused, ScanInput, Subject
 from shared.events.issuer import RouteRule
 from shared.http.problems import Problem
@@ -45,14 +46,23 @@ def _matches(rule: RouteRule, attributes: dict[str, list[str]]) -> bool:
 
 
 async def _candidates(scanner: Scanner, live: asyncpg.Record, scan: ScanInput) -> list[uuid.UUID]:
+    """The groups to try, in the strategy's order: projected ones (a group the issuer opened
+    a moment ago may not be yet) that admit through an unverified code (the profile's rules,
+    as for a code of that group: a live code has no verification of its own)."""
     async with scanner.pool.acquire() as conn:
-        # A group the issuer opened a moment ago may not be projected yet: not a candidate.
-        known = {
-            r["group_id"]
-            for r in await conn.fetch(
-                "SELECT group_id FROM groups WHERE group_id = ANY($1)", live["group_ids"]
-            )
-        }
+        rows = await conn.fetch(
+            "SELECT group_id, profile, members, verified_joins FROM groups "
+            "WHERE group_id = ANY($1)",
+            live["group_ids"],
+        )
+    projected = {r["group_id"] for r in rows}
+    known = {
+        r["group_id"]
+        for r in rows
+        if checks.qr_join_refusal(r["profile"], "none", r["members"], r["verified_joins"]) is None
+    }
+    if projected and not known:
+        raise Refused("qr_join_disabled", "no group of this live code admits through a QR code now")
     groups: list[uuid.UUID] = [g for g in live["group_ids"] if g in known]
     if not groups:
         return []
@@ -61,6 +71,10 @@ async def _candidates(scanner: Scanner, live: asyncpg.Record, scan: ScanInput) -
         rules = msgspec.json.decode(live["rules"], type=list[RouteRule])
         for rule in rules:
             if _matches(rule, scan.attributes):
+                if rule.group_id in projected and rule.group_id not in known:
+                    raise Refused(
+                        "qr_join_disabled", "the group this scan is routed to admits no QR scans"
+                    )
                 return [rule.group_id] if rule.group_id in known else []
         return groups  # no rule matches: fill in order
     if strategy == "round_robin":

@@ -46,7 +46,6 @@ from shared.store.unit_of_work import Outbox, UnitOfWork
 ATTEMPTS = 5
 PER_CODE_IN_FLIGHT = 2  # scans of one code in the database at once, per replica
 ATTEMPT_WINDOW = timedelta(minutes=10)
-LARGE_GROUP, VERIFIED_JOINS_NEEDED = 100, 3  # WeChat's rule for large personal groups
 
 
 @dataclass(frozen=True)
@@ -290,22 +289,11 @@ class Scanner:
         return await self._accept(subject, ctx, mode, scan)
 
     def _check_admission(self, ctx: asyncpg.Record, mode: str, scan: ScanInput) -> None:
-        if ctx["profile"] == "gov" and mode != "real_name":
-            raise Refused(
-                "qr_join_disabled", "this group admits only by approval with real-name verification"
-            )
-        if (
-            ctx["profile"] == "personal"
-            and mode == "none"
-            and ctx["members"] > LARGE_GROUP
-            and ctx["verified_joins"] < VERIFIED_JOINS_NEEDED
-        ):
-            raise Refused(
-                "qr_join_disabled",
-                f"a personal group of more than {LARGE_GROUP} members admits through "
-                f"an unverified code only once {VERIFIED_JOINS_NEEDED} members joined "
-                "through a verified one",
-            )
+        refusal = checks.qr_join_refusal(
+            ctx["profile"], mode, ctx["members"], ctx["verified_joins"]
+        )
+        if refusal is not None:
+            raise Refused("qr_join_disabled", refusal)
         allowlist = [ipaddress.ip_network(n) for n in ctx["ip_allowlist"]]
         if not checks.ip_allowed(scan.ip, allowlist):
             raise Refused("ip_not_allowed", "this code is not open to your network")

@@ -136,3 +136,61 @@ async def test_a_revoked_live_code_and_its_stats(stack: Stack) -> None:
         while (answer := await _scan(stack, live, "s4")).body.get("code") != "code_revoked":
             await asyncio.sleep(0.05)
     assert answer.status == 410
+
+
+async def test_a_live_code_cannot_route_to_groups_that_admit_only_by_approval(
+    stack: Stack,
+) -> None:
+    """gov groups admit only through approval with a real name; a live code has no
+    verification of its own, so it could never admit anyone there."""
+    gov = await stack.create_group("gov", profile="gov")
+    open_group = (await _groups(stack, 1))[0]
+    refused = await stack.issuer.post(
+        "/v1/live-codes", {"name": "live", "group_ids": [open_group, gov["group_id"]]}
+    )
+    assert (refused.status, refused.body["code"]) == (422, "outside_profile"), refused.body
+    assert refused.body["field"] == "group_ids"
+    auto = await stack.issuer.post(
+        "/v1/live-codes",
+        {
+            "name": "live",
+            "group_ids": [open_group],
+            "auto_create": {"base_name": "more", "profile": "gov"},
+        },
+    )
+    assert (auto.status, auto.body["field"]) == (422, "auto_create.profile"), auto.body
+    live = await _live(stack, group_ids=[open_group])
+    added = await stack.issuer.call(
+        "PATCH", f"/v1/live-codes/{live['live_code_id']}", {"add_group_ids": [gov["group_id"]]}
+    )
+    assert (added.status, added.body["code"]) == (422, "outside_profile"), added.body
+
+
+async def test_a_live_code_applies_the_large_personal_group_rule(stack: Stack) -> None:
+    """Past 100 members a personal group admits through an unverified code (a live code is
+    one) only once 3 members joined through a verified one: the same rule as its codes."""
+    group = await stack.create_group("big personal", profile="personal", max_members=200)
+    # two codes side by side (a personal code allows 100 scans; no rotation between them)
+    plain = [await stack.issue_code(group["group_id"], rotate=False) for _ in range(2)]
+    for i in range(101):
+        scanned = await stack.scan(plain[i % 2]["payload"], f"member-{i}")
+        assert scanned.status == 200, (i, scanned.body)
+        assert (await stack.join(scanned.body["join_token"], f"member-{i}")).status == 201
+    live = await _live(stack, group_ids=[group["group_id"]])
+    refused = await _scan(stack, live, "newcomer")
+    assert (refused.status, refused.body["code"]) == (403, "qr_join_disabled"), refused.body
+    members = (await stack.redeemer.get(f"/v1/groups/{group['group_id']}/members")).body
+    assert "newcomer" not in {m["user_id"] for m in members["members"]}
+    verified = await stack.issue_code(
+        group["group_id"],
+        rotate=False,
+        verification={"mode": "invite_code", "invite_code": "OpenSesame42"},
+    )
+    for i in range(3):
+        scanned = await stack.scan(verified["payload"], f"v{i}", invite_code="OpenSesame42")
+        assert scanned.status == 200, scanned.body
+        assert (await stack.join(scanned.body["join_token"], f"v{i}")).status == 201
+    async with asyncio.timeout(10):  # the verified joins reach the projection's counter
+        while (answer := await _scan(stack, live, "newcomer")).status != 200:
+            assert answer.body["code"] == "qr_join_disabled", answer.body
+            await asyncio.sleep(0.1)

@@ -44,6 +44,13 @@ async def _groups(
     missing = [str(g) for g in group_ids if g not in found]
     if missing:
         raise Problem("invalid_request", f"no group {', '.join(missing)}")
+    for row in rows:
+        rules = profile(row["profile"])
+        if not rules.qr_join:
+            # A live code has no verification of its own: it could never admit anyone here.
+            raise rules.outside(
+                "group_ids", f"group {row['group_id']} admits only by approval; a live code cannot"
+            )
     return [found[g] for g in group_ids]
 
 
@@ -69,6 +76,11 @@ def _auto_create(
     if given is None:
         return None
     rules = profile(first_profile if given.profile is UNSET else given.profile)
+    if not rules.qr_join:
+        raise rules.outside(
+            "auto_create.profile",
+            "groups of this profile admit only by approval; a live code cannot",
+        )
     if given.max_groups < groups_now:
         raise Problem(
             "invalid_request",
