@@ -6,6 +6,7 @@ compose.yaml sets them for containers.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -45,6 +46,7 @@ class Settings:
     rate_limit_per_key: int
     rate_limit_per_tenant: int
     cookie_secret: str | None
+    invite_secret_text: str | None
     checkpoint_every: int
     checkpoint_seconds: float
     retention_personal_days: int
@@ -57,6 +59,16 @@ class Settings:
     @property
     def redeemer_log(self) -> LogSpec:
         return LogSpec(self.redeemer_topic, self.partitions)
+
+    @property
+    def invite_secret(self) -> bytes:
+        """The key of invite-code hashes, which both services must share: its own setting,
+        or (as the cookie secret) derived from the log token, never equal to it."""
+        if self.invite_secret_text:
+            return self.invite_secret_text.encode()
+        if not self.log_token:
+            raise ConfigError("QUNMA_INVITE_SECRET (or QUNMA_LOG_TOKEN) is not set")
+        return hashlib.sha256(b"qunma-invite-code:" + self.log_token.encode()).digest()
 
     @property
     def rate_limits(self) -> Limits:
@@ -142,6 +154,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         rate_limit_per_key=_int(env, "QUNMA_RATE_LIMIT_PER_KEY", 100, 0, 1_000_000),
         rate_limit_per_tenant=_int(env, "QUNMA_RATE_LIMIT_PER_TENANT", 300, 0, 1_000_000),
         cookie_secret=env.get("QUNMA_COOKIE_SECRET") or None,
+        invite_secret_text=env.get("QUNMA_INVITE_SECRET") or None,
         checkpoint_every=_int(env, "QUNMA_CHECKPOINT_EVERY", 1000, 1, 1_000_000),
         checkpoint_seconds=_float(env, "QUNMA_CHECKPOINT_SECONDS", 10.0, 0.05, 86_400),
         retention_personal_days=_int(env, "QUNMA_RETENTION_PERSONAL_DAYS", 7, 0, 36_500),

@@ -97,7 +97,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             on_commit=relay.wake,
             projector=readmodel.project,
         )
-        app[BUS] = Bus(Deps(outbox, SigningKeys(kek), settings.public_url))
+        app[BUS] = Bus(Deps(outbox, SigningKeys(kek), settings.public_url, settings.invite_secret))
         async with aiohttp.ClientSession() as session:
             app[FOLLOWER] = Follower(
                 pool,

@@ -28,7 +28,8 @@ async def provision_tenant(settings: Settings, name: str) -> CreatedKey:
         outbox = Outbox(pool, settings.issuer_log, projector=readmodel.project)
         with acting_as("cli:tenant-create"):
             return await create_tenant(
-                CreateTenant(name), Deps(outbox, SigningKeys(kek), settings.public_url)
+                CreateTenant(name),
+                Deps(outbox, SigningKeys(kek), settings.public_url, settings.invite_secret),
             )
     finally:
         await pool.close()

@@ -27,11 +27,13 @@ from services.redeemer.context import (
     SETTINGS,
     SWEEPER,
     TRUSTED,
+    USERS,
 )
 from services.redeemer.erasure import Retention, RetentionPolicy
 from services.redeemer.join_requests import JoinRequests
 from services.redeemer.joins import Joiner
 from services.redeemer.landing import Cookies
+from services.redeemer.lockout import Lockout
 from services.redeemer.people import People
 from services.redeemer.projection import IssuerProjection
 from services.redeemer.scans import Scanner
@@ -117,6 +119,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     app[TRUSTED] = parse_networks(settings.trusted_proxies)
     app[COOKIES] = Cookies(cookie_secret)
     app[ADMISSION] = FairGate(POOL_SIZE)
+    app[USERS] = users
     # A scan commits an event each: seal them in batches of up to 20 ms (the issuer learns
     # counters a little later; nothing waits on this log as scans wait on the issuer's).
     relay = Relay(
@@ -152,6 +155,8 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
                 outbox,
                 people=persons,
                 signatures=CodeSignatures(pool, follower),
+                lockout=Lockout(users),
+                invite_secret=settings.invite_secret,
                 token_ttl=settings.join_token_ttl,
                 clock=clock,
             )

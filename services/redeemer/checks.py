@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 import math
-import uuid
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -63,13 +60,6 @@ def ip_allowed(
     if not allowlist:
         return True
     return ip is not None and any(ip.version == net.version and ip in net for net in allowlist)
-
-
-def invite_code_matches(code_id: uuid.UUID, answer: str, expected_hash: str | None) -> bool:
-    if expected_hash is None:
-        return False
-    digest = hashlib.sha256(code_id.bytes + answer.strip().encode()).hexdigest()
-    return hmac.compare_digest(digest, expected_hash)
 
 
 def phone_matches(answer: str, allowlist: list[str] | None) -> bool:

@@ -385,4 +385,6 @@ def scan_input(token: str, visitor: Visitor, form: dict[str, str], ip: Any) -> S
         phone_last4=(form.get("phone_last4", "").strip() or None),
         real_name=form.get("real_name", "").strip()[:64] or None,
         display_name=visitor.name or None,
+        vouched=False,  # an anonymous visitor: nobody vouches for what they type
+        address_is_persons=True,
     )

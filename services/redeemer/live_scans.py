@@ -17,7 +17,8 @@ import asyncpg
 import msgspec
 
 from services.redeemer import checks
-from services.redeemer.scans import Answer, Moved, PersonMoved, Refused, ScanInput, Subject
+from services.redeemer.refusal import Refused
+from services.redeemer.scans import Answer, Moved, PersonMoved, ScanInput, Subject
 from shared.events.issuer import RouteRule
 from shared.http.problems import Problem
 

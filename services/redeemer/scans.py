@@ -25,7 +25,9 @@ import asyncpg
 from services.redeemer import checks
 from services.redeemer.api.schemas import GroupSummary, Membership, ScanOut
 from services.redeemer.code_signatures import CodeSignatures
+from services.redeemer.lockout import Lockout
 from services.redeemer.people import People, PersonRef, location_text
+from services.redeemer.refusal import Refused
 from shared import codetoken
 from shared.clock import Clock, utcnow
 from shared.crypto.signing import b64url
@@ -40,12 +42,11 @@ from shared.events.redeemer import (
 from shared.http.clientip import IPAddress
 from shared.http.problems import Problem
 from shared.ids import uuid7
+from shared.invite_codes import invite_code_matches
 from shared.store.eventstore import Pending, event_values
 from shared.store.unit_of_work import Outbox, UnitOfWork
 
-ATTEMPTS = 5
 PER_CODE_IN_FLIGHT = 2  # scans of one code in the database at once, per replica
-ATTEMPT_WINDOW = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,11 @@ class ScanInput:
     real_name: str | None = None
     display_name: str | None = None
     attributes: dict[str, list[str]] = field(default_factory=dict)
+    # False on the anonymous landing page: nobody vouches for what the person says
+    vouched: bool = True
+    # True when `ip` is the person's own (the page's visitor, or forwarded by a trusted
+    # proxy), not the calling backend's: wrong answers then count against the address too
+    address_is_persons: bool = False
 
     def sealed_ip(self, person: PersonRef) -> Sealed | None:
         return person.seal("ip", None if self.ip is None else str(self.ip))
@@ -144,19 +150,6 @@ class PersonMoved(Exception):
     concurrent scan of the same person, or erased): read them again."""
 
 
-class Refused(Exception):
-    """A refusal decided inside a transaction: it rolls back, then is recorded."""
-
-    def __init__(
-        self, reason: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
-    ) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.detail = detail
-        self.headers = headers or {}
-        self.extra = extra
-
-
 def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
@@ -173,6 +166,8 @@ class Scanner:
         *,
         people: People,
         signatures: CodeSignatures,
+        lockout: Lockout,
+        invite_secret: bytes,
         token_ttl: int,
         clock: Clock = utcnow,
         propagation_wait: float = 3.0,
@@ -181,6 +176,8 @@ class Scanner:
         self.people = people
         self.pool = outbox.pool
         self.signatures = signatures
+        self.lockout = lockout
+        self.invite_secret = invite_secret
         self.token_ttl = token_ttl
         self.clock = clock
         self.propagation_wait = propagation_wait
@@ -325,47 +322,32 @@ class Scanner:
         self, subject: Subject, ctx: asyncpg.Record, mode: str, scan: ScanInput
     ) -> None:
         now = self.clock()
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT failures, window_start FROM verification_failures "
-                "WHERE code_id = $1 AND user_id = $2 AND window_start > $3",
-                ctx["code_id"],
-                subject.user_id,
-                now - ATTEMPT_WINDOW,
+        if mode == "phone_last4" and ctx["phone_last4"] is None and not scan.vouched:
+            # Without a list of digits only the platform can vouch for them (an API call);
+            # on the anonymous page any four digits would do.
+            raise Refused(
+                "verification_unavailable",
+                "this code's phone digits are checked by the platform: open it in its app",
             )
-            if row is not None and row["failures"] >= ATTEMPTS:
-                raise _lockout(row["window_start"], now)
+        counted_against = self.lockout.subjects(
+            subject.tenant_id, subject.user_id, scan.ip if scan.address_is_persons else None
+        )
+        async with self.pool.acquire() as conn:
+            await self.lockout.refuse_if_locked(conn, ctx["code_id"], counted_against, now)
             if mode == "invite_code":
-                right = checks.invite_code_matches(
-                    ctx["code_id"], scan.invite_code or "", ctx["invite_code_hash"]
+                right = invite_code_matches(
+                    self.invite_secret,
+                    ctx["code_id"],
+                    scan.invite_code or "",
+                    ctx["invite_code_hash"],
                 )
             else:
                 right = checks.phone_matches(scan.phone_last4 or "", ctx["phone_last4"])
             if right:
                 return
-            # Counting a wrong answer is itself capped: the 6th in a window is not evaluated.
-            counted = await conn.fetchval(
-                "INSERT INTO verification_failures (code_id, user_id, window_start, failures) "
-                "VALUES ($1, $2, $3, 1) ON CONFLICT (code_id, user_id) DO UPDATE SET "
-                "failures = CASE WHEN verification_failures.window_start <= $3 - $4::interval "
-                "THEN 1 ELSE verification_failures.failures + 1 END, "
-                "window_start = CASE WHEN verification_failures.window_start <= $3 - $4::interval "
-                "THEN $3 ELSE verification_failures.window_start END "
-                "WHERE verification_failures.window_start <= $3 - $4::interval "
-                "OR verification_failures.failures < $5 RETURNING failures",
-                ctx["code_id"],
-                subject.user_id,
-                now,
-                ATTEMPT_WINDOW,
-                ATTEMPTS,
+            raise await self.lockout.count_wrong(
+                conn, ctx["code_id"], counted_against, now, mode.replace("_", " ")
             )
-        if counted is None:
-            raise _lockout(now, now)
-        raise Refused(
-            "verification_failed",
-            f"the {mode.replace('_', ' ')} is not right",
-            attempts_left=max(0, ATTEMPTS - counted),
-        )
 
     async def _refusal(self, exc: asyncpg.PostgresError, code: asyncpg.Record | None) -> Exception:
         """What a refusal raised by the scan functions means for this scan."""
@@ -735,13 +717,3 @@ class Scanner:
             tenant_id=subject.tenant_id,
             key=str(key),
         )
-
-
-def _lockout(window_start: datetime, now: datetime) -> Refused:
-    wait = max(1, int((window_start + ATTEMPT_WINDOW - now).total_seconds()))
-    return Refused(
-        "too_many_attempts",
-        f"{ATTEMPTS} wrong answers in {int(ATTEMPT_WINDOW.total_seconds() // 60)} "
-        "minutes; try again later",
-        {"Retry-After": str(wait)},
-    )

@@ -32,15 +32,23 @@ def _address(text: str) -> IPAddress | None:
 
 
 def client_ip(request: web.Request, trusted: Sequence[Network]) -> IPAddress | None:
+    return client_address(request, trusted)[0]
+
+
+def client_address(
+    request: web.Request, trusted: Sequence[Network]
+) -> tuple[IPAddress | None, bool]:
+    """The client's address, and whether a trusted proxy forwarded it (then it is the
+    person's own, not the address of the backend that called)."""
     peer = _address(request.remote or "")
     if peer is None or not any(peer in net for net in trusted):
-        return peer
+        return peer, False
     lines = request.headers.getall("X-Forwarded-For", [])
     hops = [h for line in lines for h in line.split(",") if h.strip()]
     for hop in reversed(hops):
         address = _address(hop)
         if address is None:
-            return peer
+            return peer, False
         if not any(address in net for net in trusted):
-            return address
-    return peer
+            return address, True
+    return peer, False

@@ -59,6 +59,11 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "device_not_allowed": (403, "Device not allowed", "当前设备不能使用该二维码"),
     "verification_required": (400, "Verification required", "请填写验证信息"),
     "verification_failed": (403, "Verification failed", "验证信息不正确"),
+    "verification_unavailable": (
+        403,
+        "Verification not available here",
+        "该二维码需在应用内完成验证",
+    ),
     "too_many_attempts": (429, "Too many attempts", "尝试次数过多，请10分钟后再试"),
     "scan_limit_reached": (429, "Scan limit reached", "该二维码扫码次数已达上限"),
     "daily_limit_reached": (429, "Daily limit reached", "该二维码今日扫码次数已达上限，请明天再试"),

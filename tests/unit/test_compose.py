@@ -54,7 +54,16 @@ def test_services_are_configured_by_environment_the_code_reads() -> None:
 
 def test_no_secret_is_written_into_compose() -> None:
     text = (ROOT / "compose.yaml").read_text()
-    for secret in ("QUNMA_KEK", "QUNMA_REDEEMER_KEK", "QUNMA_LOG_TOKEN", "POSTGRES_PASSWORD"):
+    for secret in (
+        "QUNMA_KEK",
+        "QUNMA_REDEEMER_KEK",
+        "QUNMA_LOG_TOKEN",
+        "QUNMA_INVITE_SECRET",
+        "POSTGRES_PASSWORD",
+        "QUNMA_KAFKA_ISSUER_PASSWORD",
+        "QUNMA_KAFKA_REDEEMER_PASSWORD",
+        "QUNMA_KAFKA_AUDITOR_PASSWORD",
+    ):
         assert f"${{{secret}:?" in text, f"{secret} must come from the environment"
 
 

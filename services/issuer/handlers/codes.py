@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
-import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +23,7 @@ from shared.events import Event
 from shared.events.issuer import CodeIssued, Geofence, Verification
 from shared.http.problems import Problem
 from shared.ids import uuid7
+from shared.invite_codes import invite_code_hash, new_invite_code
 from shared.store.eventstore import load_stream
 from shared.store.unit_of_work import UnitOfWork
 
@@ -48,12 +47,8 @@ def _cidrs(entries: list[str]) -> list[str]:
     return found
 
 
-def invite_code_hash(code_id: uuid.UUID, invite_code: str) -> str:
-    return hashlib.sha256(code_id.bytes + invite_code.encode()).hexdigest()
-
-
 def _verification(
-    rules: Profile, given: VerificationIn, code_id: uuid.UUID
+    rules: Profile, given: VerificationIn, code_id: uuid.UUID, secret: bytes
 ) -> tuple[Verification, str | None]:
     mode = rules.mode(None if given.mode is UNSET else given.mode)
     if given.invite_code is not UNSET and mode != "invite_code":
@@ -62,14 +57,10 @@ def _verification(
         raise Problem("invalid_request", "verification.phone_last4 goes with mode phone_last4")
     invite_code = None
     if mode == "invite_code":
-        invite_code = (
-            given.invite_code
-            if given.invite_code is not UNSET
-            else f"{secrets.randbelow(10**6):06d}"
-        )
+        invite_code = given.invite_code if given.invite_code is not UNSET else new_invite_code()
     return Verification(
         mode=mode,
-        invite_code_hash=invite_code_hash(code_id, invite_code) if invite_code else None,
+        invite_code_hash=invite_code_hash(secret, code_id, invite_code) if invite_code else None,
         phone_last4=sorted(set(given.phone_last4)) if given.phone_last4 is not UNSET else None,
     ), invite_code
 
@@ -121,7 +112,7 @@ async def issue_code(cmd: IssueCode, deps: Deps) -> uuid.UUID:
         plan = _plan(opts, rules, now)
         code_id = uuid7()
         given = VerificationIn() if opts.verification is UNSET else opts.verification
-        verification, invite_code = _verification(rules, given, code_id)
+        verification, invite_code = _verification(rules, given, code_id, deps.invite_secret)
         rotate = rules.rotate_default if opts.rotate is UNSET else opts.rotate
         # One issuer at a time per group: a rotation must see every code issued before it.
         await uow.conn.execute(

@@ -20,6 +20,7 @@ class Deps:
     outbox: Outbox
     signing_keys: SigningKeys
     public_url: str
+    invite_secret: bytes  # keys the invite-code hashes in CodeIssued (shared/invite_codes.py)
 
 
 async def load_tenant(uow: UnitOfWork, tenant_id: uuid.UUID) -> tenants.Tenant:

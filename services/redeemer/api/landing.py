@@ -33,7 +33,8 @@ _HTML = {
 
 _CODE_VIEW = """
 SELECT g.name, g.members, g.max_members, c.expires_at, c.not_before, c.status,
-       c.verification_mode AS mode, c.geo_lat IS NOT NULL AS geofence, c.fallback_url
+       c.verification_mode AS mode, c.geo_lat IS NOT NULL AS geofence, c.fallback_url,
+       c.phone_last4 IS NOT NULL AS phone_listed
 FROM codes c JOIN groups g USING (group_id) WHERE c.code_id = $1
 """
 _LIVE_VIEW = """
@@ -68,6 +69,11 @@ async def _view(request: web.Request, token_text: str) -> dict[str, Any]:
     if view["status"] in ("revoked", "superseded"):
         raise Problem(
             f"code_{view['status']}", f"this code was {view['status']}", fallback_url=fallback
+        )
+    if view.get("mode") == "phone_last4" and not view.get("phone_listed"):
+        raise Problem(
+            "verification_unavailable",
+            "this code's phone digits are checked by the platform: open it in its app",
         )
     return view
 

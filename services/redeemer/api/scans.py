@@ -10,7 +10,7 @@ from services.redeemer.api.registry import api
 from services.redeemer.api.schemas import JoinIn, Membership, ScanIn, ScanOut
 from services.redeemer.context import JOINER, SCANNER, TRUSTED
 from services.redeemer.scans import Location, ScanInput
-from shared.http.clientip import client_ip
+from shared.http.clientip import client_address
 from shared.http.json import json_response
 
 SCAN_ERRORS = [
@@ -27,6 +27,7 @@ SCAN_ERRORS = [
     "device_not_allowed",
     "verification_required",
     "verification_failed",
+    "verification_unavailable",
     "too_many_attempts",
     "scan_limit_reached",
     "daily_limit_reached",
@@ -49,7 +50,7 @@ SCAN_ERRORS = [
 async def scan(request: web.Request, tenant_id: uuid.UUID, body: ScanIn) -> web.Response:
     """The platform backend calls this when a person scans. The client IP is the
     connection's, or the X-Forwarded-For address a trusted proxy gives."""
-    ip = client_ip(request, request.app[TRUSTED])
+    ip, forwarded = client_address(request, request.app[TRUSTED])
     location = (
         Location(body.location.lat, body.location.lon, body.location.accuracy_m)
         if body.location
@@ -69,6 +70,7 @@ async def scan(request: web.Request, tenant_id: uuid.UUID, body: ScanIn) -> web.
             real_name=body.real_name,
             display_name=body.display_name,
             attributes=attributes,
+            address_is_persons=forwarded,
         ),
     )
     return json_response(answer.body, status=answer.status)
