@@ -23,7 +23,7 @@ import aiohttp
 import asyncpg
 import msgspec
 
-from qunma.stack_env import stack_env
+from qunma.stack_env import redeemer_kek_text, stack_env
 from shared import config
 from shared.audit.keys import Pins, merge, pins_from_jwks
 from shared.crypto.kek import Kek, KekError
@@ -417,7 +417,7 @@ async def _report(args: argparse.Namespace, settings: config.Settings) -> int:
 def redeemer_kek(env: Mapping[str, str]) -> Kek | None:
     """The redeemer's KEK, to open person keys: QUNMA_REDEEMER_KEK (what `qunma up` and
     compose call it), or QUNMA_KEK in the redeemer's own environment."""
-    text = env.get("QUNMA_REDEEMER_KEK") or env.get("QUNMA_KEK")
+    text = redeemer_kek_text(env)
     return Kek.from_text(text) if text else None
 
 

@@ -12,8 +12,10 @@ import asyncio
 import json
 import sys
 
-from qunma.stack_env import stack_env
+from qunma.stack_env import redeemer_kek_text, stack_env
 from shared import config
+from shared.crypto.kek import Kek, KekError
+from shared.crypto.user_index import UserIndex
 from shared.db import create_pool, migrate_database
 from shared.http.problems import Problem
 from shared.store.actor import acting_as
@@ -21,7 +23,7 @@ from shared.store.log_setup import ensure_log
 from shared.store.unit_of_work import Outbox
 
 
-async def _forget(args: argparse.Namespace, settings: config.Settings) -> int:
+async def _forget(args: argparse.Namespace, settings: config.Settings, kek: Kek) -> int:
     from services.redeemer.erasure import forget
     from services.redeemer.schema import functions, migrations
 
@@ -33,7 +35,12 @@ async def _forget(args: argparse.Namespace, settings: config.Settings) -> int:
             await ensure_log(conn, settings.redeemer_log)
         with acting_as("cli:forget"):
             try:
-                done = await forget(Outbox(pool, settings.redeemer_log), args.tenant, args.user_id)
+                done = await forget(
+                    Outbox(pool, settings.redeemer_log),
+                    UserIndex.from_kek(kek),
+                    args.tenant,
+                    args.user_id,
+                )
             except Problem as problem:
                 print(f"qunma: {problem.detail}", file=sys.stderr)
                 return 1
@@ -54,8 +61,11 @@ async def _forget(args: argparse.Namespace, settings: config.Settings) -> int:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = config.from_env(stack_env(args.data_dir))
-        return asyncio.run(_forget(args, settings))
-    except config.ConfigError as exc:
+        env = stack_env(args.data_dir)
+        settings = config.from_env(env)
+        # The redeemer's KEK keys the index its erasure finds rows by.
+        kek = Kek.from_text(config.require(redeemer_kek_text(env), "QUNMA_REDEEMER_KEK"))
+        return asyncio.run(_forget(args, settings, kek))
+    except (config.ConfigError, KekError) as exc:
         print(f"qunma: {exc}", file=sys.stderr)
         return 2

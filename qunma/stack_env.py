@@ -28,3 +28,9 @@ def stack_env(data_dir: Path, env: Mapping[str, str] | None = None) -> dict[str,
         merged.setdefault("QUNMA_REDEEMER_KEK", secrets.get("redeemer_kek", ""))
     merged.update(os.environ if env is None else env)
     return merged
+
+
+def redeemer_kek_text(env: Mapping[str, str]) -> str | None:
+    """The redeemer's KEK: QUNMA_REDEEMER_KEK (what `qunma up` and compose call it), or
+    QUNMA_KEK in the redeemer's own environment."""
+    return env.get("QUNMA_REDEEMER_KEK") or env.get("QUNMA_KEK") or None

@@ -14,6 +14,7 @@ from services.redeemer.scans import Scanner
 from services.redeemer.sweeper import Sweeper
 from shared.clock import Clock
 from shared.config import Settings
+from shared.crypto.user_index import UserIndex
 from shared.db import RequestPool
 from shared.http.admission import FairGate
 from shared.http.clientip import Network
@@ -24,6 +25,7 @@ SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", RequestPool)
 SCANNER = web.AppKey("scanner", Scanner)
 ADMISSION = web.AppKey("admission", FairGate)
+USERS = web.AppKey("user_index", UserIndex)
 JOINER = web.AppKey("joiner", Joiner)
 REQUESTS = web.AppKey("join_requests", JoinRequests)
 SWEEPER = web.AppKey("sweeper", Sweeper)

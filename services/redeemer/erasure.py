@@ -19,10 +19,13 @@ from datetime import UTC, timedelta
 
 import asyncpg
 
+from services.redeemer.lockout import person_subject
 from services.redeemer.people import ERASED
 from shared.clock import Clock, utcnow
+from shared.crypto.user_index import UserIndex
 from shared.events.redeemer import PersonalDataExpired, PersonForgotten
 from shared.http.problems import Problem
+from shared.http.ratelimit import user_bucket_key
 from shared.ids import uuid7
 from shared.store.unit_of_work import Outbox
 
@@ -37,8 +40,10 @@ class Forgotten:
     keys_destroyed: int
 
 
-async def forget(outbox: Outbox, tenant_id: uuid.UUID, user_id: str) -> Forgotten:
-    """Erase one person of one tenant; `not_found` if the redeemer holds nothing of theirs."""
+async def forget(outbox: Outbox, users: UserIndex, tenant_id: uuid.UUID, user_id: str) -> Forgotten:
+    """Erase one person of one tenant; `not_found` if the redeemer holds nothing of theirs.
+    Every table that holds a value about them by their user id (or its keyed index) is
+    reached here: tests/e2e/test_personal_data.py searches the whole database afterwards."""
     async with outbox.unit() as uow:
         conn = uow.conn
         person = await conn.fetchval(
@@ -84,10 +89,17 @@ async def forget(outbox: Outbox, tenant_id: uuid.UUID, user_id: str) -> Forgotte
             erased,
         )
         await conn.execute(
-            "DELETE FROM verification_failures f USING codes c "
-            "WHERE c.code_id = f.code_id AND c.tenant_id = $1 AND f.user_id = $2",
-            tenant_id,
-            user_id,
+            "DELETE FROM verification_failures WHERE subject = $1",
+            person_subject(users, tenant_id, user_id),
+        )
+        # Answers kept for retries that name them (a scan's, a join's), and their rate bucket.
+        await conn.execute(
+            "DELETE FROM idempotency_keys WHERE scope = $1 AND subjects @> ARRAY[$2::bytea]",
+            str(tenant_id),
+            users.of(tenant_id, user_id),
+        )
+        await conn.execute(
+            "DELETE FROM rate_buckets WHERE key = $1", user_bucket_key(users, tenant_id, user_id)
         )
         uow.record(
             PersonForgotten(person=person, keys_destroyed=destroyed),

@@ -90,6 +90,11 @@ class Standing:
         }
 
 
+def user_bucket_key(users: UserIndex, tenant_id: uuid.UUID | None, user_id: str) -> str:
+    """A person's bucket: by their keyed index, never their id (erasure deletes it)."""
+    return f"user:{users.text(tenant_id, user_id)}"
+
+
 def address_key(ip: IPAddress) -> str:
     """One bucket per IPv4 address, or per IPv6 /64 (what one subscriber is given)."""
     if isinstance(ip, ipaddress.IPv6Address):
@@ -119,16 +124,13 @@ class RateLimiter:
     def user(self, tenant_id: uuid.UUID | None, user_id: str) -> list[Bucket]:
         if self.limits.per_user is None:
             return []
-        return [Bucket("user", f"user:{self.users.text(tenant_id, user_id)}", self.limits.per_user)]
+        key = user_bucket_key(self.users, tenant_id, user_id)
+        return [Bucket("user", key, self.limits.per_user)]
 
     def address(self, ip: IPAddress | None) -> list[Bucket]:
         if ip is None or self.limits.per_address is None:
             return []
         return [Bucket("address", f"ip:{address_key(ip)}", self.limits.per_address)]
-
-    def user_key(self, tenant_id: uuid.UUID | None, user_id: str) -> str:
-        """The key of a user's bucket, for erasure to delete."""
-        return f"user:{self.users.text(tenant_id, user_id)}"
 
     async def take(self, buckets: Sequence[Bucket]) -> Standing | None:
         """One request from every bucket, or `rate_limited` (and none taken)."""
@@ -159,10 +161,6 @@ class RateLimiter:
         tightest = min(buckets, key=lambda b: by_key[b.key]["remaining"])
         row = by_key[tightest.key]
         return Standing(tuple(buckets), tightest, row["remaining"], row["reset"])
-
-    async def forget(self, key: str) -> None:
-        async with self.pool.acquire() as conn:
-            await conn.execute("DELETE FROM rate_buckets WHERE key = $1", key)
 
     async def forget_idle(self, every: float = 300.0) -> None:
         """Runs for the service's lifetime: a bucket full again for an hour is dropped."""

@@ -22,6 +22,7 @@ from shared.events.envelope import decode_envelope
 from shared.events.personal import Sealed
 from shared.store.unit_of_work import Outbox
 from tests.support.cli import qunma
+from tests.support.dbsearch import tables_holding
 from tests.support.infra import Infra
 from tests.support.logcheck import read_topic
 from tests.support.stack import Stack, started_stack
@@ -108,13 +109,38 @@ async def test_personal_values_travel_sealed_and_open_only_with_the_persons_key(
 async def test_erasure_keeps_the_log_verifiable_the_seats_and_the_counts(stack: Stack) -> None:
     group = await stack.create_group("erasure")
     code = await stack.issue_code(group["group_id"])
-    await _join(stack, code["payload"], "wx-bob-erase", display_name="Bob")
+    # Bob leaves values everywhere one can: a wrong answer on a verified code, and a scan
+    # and a join sent with Idempotency-Keys (answers kept for retries, which name him).
+    guarded = await stack.issue_code(
+        group["group_id"],
+        rotate=False,
+        verification={"mode": "invite_code", "invite_code": "Right42"},
+    )
+    assert (await stack.scan(guarded["payload"], "wx-bob-erase", invite_code="nope")).status == 403
+    scanned = await stack.redeemer.post(
+        "/v1/scans",
+        {"payload": code["payload"], "user_id": "wx-bob-erase", "display_name": "Bob"},
+        headers={"Idempotency-Key": "bob-scan"},
+    )
+    assert scanned.status == 200, scanned.body
+    joining = {"join_token": scanned.body["join_token"], "user_id": "wx-bob-erase"}
+    joined = await stack.redeemer.post(
+        "/v1/joins", joining, headers={"Idempotency-Key": "bob-join"}
+    )
+    assert joined.status == 201, joined.body
     await _join(stack, code["payload"], "wx-carol-keep", display_name="Carol")
     await stack.quiet()
     before = await _state(stack)
 
     erased = await stack.redeemer.call("DELETE", "/v1/people/wx-bob-erase")
     assert erased.status == 200, erased.body
+    # No table of either service holds his user id any more, in any form.
+    for database in ("QUNMA_REDEEMER_DATABASE_URL", "QUNMA_ISSUER_DATABASE_URL"):
+        assert await tables_holding(stack.env[database], "wx-bob-erase") == [], database
+    retried = await stack.redeemer.post(
+        "/v1/joins", joining, headers={"Idempotency-Key": "bob-join"}
+    )
+    assert "Idempotent-Replayed" not in retried.headers and retried.status != 201
     assert erased.body["keys_destroyed"] >= 1 and erased.body["person"].startswith("p_")
     person = erased.body["person"]
 
