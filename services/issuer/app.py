@@ -10,7 +10,15 @@ import aiohttp
 from aiohttp import web
 
 from services.issuer import readmodel
-from services.issuer.api import codes, groups, images, keys, live_codes, wellknown  # noqa: F401
+from services.issuer.api import (  # noqa: F401
+    codes,
+    groups,
+    images,
+    keys,
+    live_codes,
+    tenant,
+    wellknown,
+)
 from services.issuer.api.registry import api
 from services.issuer.bus import Bus
 from services.issuer.context import BUS, CLOCK, FOLLOWER, POOL, RELAY, SETTINGS

@@ -34,6 +34,12 @@ class CreateApiKey:
 
 
 @dataclass(frozen=True)
+class ChangeTenantSettings:
+    tenant_id: uuid.UUID
+    fallback_domains: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
 class RevokeApiKey:
     tenant_id: uuid.UUID
     key_id: uuid.UUID

@@ -22,6 +22,7 @@ from shared.events.issuer import (
     SigningKeyAdded,
     SigningKeyRetired,
     TenantCreated,
+    TenantSettingsChanged,
 )
 from shared.store.eventstore import Pending
 
@@ -34,6 +35,16 @@ async def _tenant_created(conn: Conn, e: TenantCreated, p: Pending, at: datetime
         e.tenant_id,
         e.name,
         at,
+    )
+
+
+async def _tenant_settings_changed(
+    conn: Conn, e: TenantSettingsChanged, p: Pending, at: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE tenants SET fallback_domains = $2 WHERE tenant_id = $1",
+        p.tenant_id,
+        e.fallback_domains,
     )
 
 
@@ -184,6 +195,7 @@ async def _live_code_revoked(conn: Conn, e: LiveCodeRevoked, p: Pending, at: dat
 
 _APPLY: dict[type, Apply] = {
     TenantCreated: _tenant_created,
+    TenantSettingsChanged: _tenant_settings_changed,
     ApiKeyCreated: _api_key_created,
     ApiKeyRevoked: _api_key_revoked,
     SigningKeyAdded: _signing_key_added,

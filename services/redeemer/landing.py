@@ -146,7 +146,7 @@ class Cookies:
         except (ValueError, KeyError, TypeError):
             return None
 
-    def write(self, response: web.StreamResponse, visitor: Visitor) -> None:
+    def write(self, response: web.StreamResponse, visitor: Visitor, *, secure: bool) -> None:
         body = (
             base64.urlsafe_b64encode(
                 json.dumps(
@@ -163,11 +163,15 @@ class Cookies:
             max_age=365 * 86400,
             httponly=True,
             samesite="Lax",
+            secure=secure,  # over https, never sent in clear
             path="/j/",
         )
 
     def csrf(self, visitor: Visitor, token: str) -> str:
         return self._mac(f"csrf|{visitor.user_id}|{token}".encode())
+
+    def csrf_ok(self, visitor: Visitor, token: str, sent: str) -> bool:
+        return hmac.compare_digest(self.csrf(visitor, token).encode(), sent.encode())
 
 
 def new_visitor() -> Visitor:
@@ -193,15 +197,21 @@ def _say(lang: str, problem: Problem) -> str:
 
 
 def page(
-    lang: str, title: str, body: str, status: int = 200, headers: dict[str, str] | None = None
+    lang: str,
+    title: str,
+    body: str,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    scripts: tuple[str, ...] = (),
 ) -> web.Response:
+    """A page; `scripts` are the page's own (the only ones that carry the CSP nonce)."""
     nonce = secrets.token_urlsafe(12)
+    own = "".join(f'<script nonce="{nonce}">{script}</script>' for script in scripts)
     document = (
         f'<!doctype html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head>'
         '<meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body><main>"
-        f"{body.replace('<script>', f'<script nonce={chr(34)}{nonce}{chr(34)}>')}"
-        "</main></body></html>"
+        f"{body}{own}</main></body></html>"
     )
     csp = (
         f"default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; "
@@ -215,6 +225,7 @@ def page(
             "Content-Security-Policy": csp,
             "Cache-Control": "no-store",
             "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff",
             **(headers or {}),
         },
     )
@@ -228,7 +239,7 @@ def _field(name: str, label: str, value: str = "", kind: str = "text", extra: st
     )
 
 
-_LOCATE = """<script>
+_LOCATE = """
 (function(){var b=document.getElementById('locate');if(!b)return;b.hidden=false;
 b.addEventListener('click',function(){navigator.geolocation.getCurrentPosition(function(p){
 document.getElementById('lat').value=p.coords.latitude;
@@ -236,7 +247,7 @@ document.getElementById('lon').value=p.coords.longitude;
 document.getElementById('accuracy').value=p.coords.accuracy;
 b.textContent=b.dataset.ok;},function(){b.textContent=b.dataset.fail;},
 {enableHighAccuracy:true,timeout:10000});});})();
-</script>"""
+"""
 
 
 def form_page(
@@ -317,10 +328,9 @@ def form_page(
         )
         parts.append(f"<noscript><p><small>{t['no_js']}</small></p></noscript>")
     parts.append(f'<button type="submit" id="join">{t["join"]}</button></form></div>')
-    if view.get("geofence"):
-        parts.append(_LOCATE)
+    scripts = (_LOCATE,) if view.get("geofence") else ()
     status = error.status if error is not None else 200
-    return page(lang, f"{t['title']} · {view['name']}", "".join(parts), status)
+    return page(lang, f"{t['title']} · {view['name']}", "".join(parts), status, scripts=scripts)
 
 
 def result_page(

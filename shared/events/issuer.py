@@ -39,6 +39,14 @@ class ApiKeyCreated(Event, frozen=True):
 
 
 @event_type
+class TenantSettingsChanged(Event, frozen=True):
+    """`fallback_domains`: the hosts (and their subdomains) a fallback URL of this tenant's
+    codes and live codes may point to; None: any."""
+
+    fallback_domains: list[str] | None = None
+
+
+@event_type
 class ApiKeyRevoked(Event, frozen=True):
     key_id: uuid.UUID
 

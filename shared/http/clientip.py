@@ -31,6 +31,12 @@ def _address(text: str) -> IPAddress | None:
         return None
 
 
+def from_trusted_proxy(request: web.Request, trusted: Sequence[Network]) -> bool:
+    """Whether the connection comes from a proxy whose forwarded headers we believe."""
+    peer = _address(request.remote or "")
+    return peer is not None and any(peer in net for net in trusted)
+
+
 def client_ip(request: web.Request, trusted: Sequence[Network]) -> IPAddress | None:
     return client_address(request, trusted)[0]
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 import msgspec
 from aiohttp import web
 
 from shared.http.endpoints import Api
 from shared.http.json import json_response
+
+log = logging.getLogger(__name__)
 
 ReadyCheck = Callable[[web.Application], Awaitable[dict[str, Any]]]
 
@@ -25,6 +29,14 @@ class Readiness(msgspec.Struct):
 
     ready: bool
     checks: dict[str, Any]
+
+
+def _kind(exc: Exception) -> str:
+    if isinstance(exc, OSError | asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
+        return "unreachable"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    return "failed"
 
 
 def register_health(api: Api, checks: dict[str, ReadyCheck]) -> None:
@@ -46,7 +58,10 @@ def register_health(api: Api, checks: dict[str, ReadyCheck]) -> None:
         for name, check in checks.items():
             try:
                 report[name] = await check(request.app)
-            except Exception as exc:  # any failing dependency means "not ready", with why
-                report[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            except Exception as exc:  # any failing dependency means "not ready"
+                # The why goes to the log; the probe is unauthenticated, so it gets a name
+                # of the kind of failure, never the text (a DSN, a host, a path).
+                log.warning("readiness check %s failed: %s: %s", name, type(exc).__name__, exc)
+                report[name] = {"ok": False, "error": _kind(exc)}
             ready = ready and bool(report[name].get("ok"))
         return json_response(Readiness(ready, report), status=200 if ready else 503)

@@ -355,3 +355,29 @@ class ImageQuery(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     dark: Annotated[str, Meta(pattern=r"^#?[0-9a-fA-F]{6}$")] = "#000000"
     light: Annotated[str, Meta(pattern=r"^(#?[0-9a-fA-F]{6}|transparent)$")] = "#ffffff"
     error: Literal["L", "M", "Q", "H"] = "M"
+
+
+Domain = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=253,
+        pattern=r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+        r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$",
+        description="a DNS name; its subdomains are included",
+    ),
+]
+
+
+class TenantSettingsIn(msgspec.Struct, forbid_unknown_fields=True):
+    # null: any host; a list: fallback URLs must point to one of these or a subdomain
+    fallback_domains: Annotated[list[Domain], Meta(max_length=100)] | UnsetType | None = UNSET
+
+
+class TenantOut(msgspec.Struct):
+    """The tenant and its settings"""
+
+    tenant_id: uuid.UUID
+    name: str
+    created_at: datetime
+    fallback_domains: list[str] | None

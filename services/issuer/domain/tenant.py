@@ -11,6 +11,7 @@ from shared.events.issuer import (
     SigningKeyAdded,
     SigningKeyRetired,
     TenantCreated,
+    TenantSettingsChanged,
 )
 from shared.store.eventstore import Recorded
 
@@ -27,6 +28,7 @@ class Tenant:
     api_keys: frozenset[uuid.UUID] = field(default_factory=frozenset)
     signing_keys: tuple[str, ...] = ()
     active_key: str | None = None
+    fallback_domains: tuple[str, ...] | None = None
 
 
 def mutate(state: Tenant | None, record: Recorded) -> Tenant:
@@ -45,6 +47,9 @@ def mutate(state: Tenant | None, record: Recorded) -> Tenant:
         )
     if isinstance(event, SigningKeyRetired) and state.active_key == event.key_id:
         return replace(state, active_key=None)
+    if isinstance(event, TenantSettingsChanged):
+        domains = event.fallback_domains
+        return replace(state, fallback_domains=None if domains is None else tuple(domains))
     return state
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from services.issuer.commands import (
     AmendCode,
     ChangeLiveCode,
+    ChangeTenantSettings,
     CreateApiKey,
     CreateGroup,
     CreateLiveCode,
@@ -24,6 +25,7 @@ from services.issuer.handlers.groups import create_group
 from services.issuer.handlers.live_codes import change_live_code, create_live_code, revoke_live_code
 from services.issuer.handlers.tenants import (
     CreatedKey,
+    change_tenant_settings,
     create_api_key,
     create_tenant,
     revoke_api_key,
@@ -35,6 +37,7 @@ Handler = Callable[[Any, Deps], Awaitable[Any]]
 HANDLERS: dict[type, Handler] = {
     CreateTenant: create_tenant,
     CreateApiKey: create_api_key,
+    ChangeTenantSettings: change_tenant_settings,
     RevokeApiKey: revoke_api_key,
     RotateSigningKey: rotate_signing_key,
     CreateGroup: create_group,

@@ -17,7 +17,7 @@ from services.issuer.domain.profiles import (
     Profile,
     profile,
 )
-from services.issuer.handlers.deps import Deps, load_code, load_group
+from services.issuer.handlers.deps import Deps, check_fallback, load_code, load_group
 from shared import codetoken
 from shared.events import Event
 from shared.events.issuer import CodeIssued, Geofence, Verification
@@ -110,6 +110,7 @@ async def issue_code(cmd: IssueCode, deps: Deps) -> uuid.UUID:
         rules = profile(group.profile)
         now = _whole_seconds(uow.now)
         plan = _plan(opts, rules, now)
+        await check_fallback(uow, cmd.tenant_id, opts.fallback_url)
         code_id = uuid7()
         given = VerificationIn() if opts.verification is UNSET else opts.verification
         verification, invite_code = _verification(rules, given, code_id, deps.invite_secret)
@@ -208,6 +209,7 @@ async def amend_code(cmd: AmendCode, deps: Deps) -> uuid.UUID:
                 change.daily_scan_limit, given=True
             )
         if change.fallback_url is not UNSET:
+            await check_fallback(uow, cmd.tenant_id, change.fallback_url)
             changes["fallback_url"] = change.fallback_url
         if change.channel is not UNSET:
             changes["channel"] = change.channel

@@ -9,6 +9,7 @@ from services.issuer.domain import code as codes
 from services.issuer.domain import group as groups
 from services.issuer.domain import livecode as livecodes
 from services.issuer.domain import tenant as tenants
+from services.issuer.domain.fallback import check_fallback_url
 from services.issuer.signing_keys import SigningKeys
 from shared.http.problems import Problem
 from shared.store.eventstore import load_stream
@@ -51,3 +52,13 @@ async def load_live_code(
     if live is None or (tenant_id is not None and live.tenant_id != tenant_id):
         raise Problem("not_found", f"no live code {live_code_id}")
     return live
+
+
+async def check_fallback(uow: UnitOfWork, tenant_id: uuid.UUID, url: str | None) -> None:
+    """A fallback URL this tenant vouches for (services/issuer/domain/fallback.py)."""
+    if url is None:
+        return
+    allowed = await uow.conn.fetchval(
+        "SELECT fallback_domains FROM tenants WHERE tenant_id = $1", tenant_id
+    )
+    check_fallback_url(url, allowed)

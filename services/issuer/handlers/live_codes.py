@@ -13,7 +13,7 @@ from services.issuer.commands import ChangeLiveCode, CreateLiveCode, RevokeLiveC
 from services.issuer.domain import group as groups
 from services.issuer.domain import livecode as livecodes
 from services.issuer.domain.profiles import profile
-from services.issuer.handlers.deps import Deps, load_live_code
+from services.issuer.handlers.deps import Deps, check_fallback, load_live_code
 from shared import codetoken
 from shared.events.issuer import (
     AutoCreate,
@@ -116,6 +116,7 @@ async def create_live_code(cmd: CreateLiveCode, deps: Deps) -> uuid.UUID:
 
     async def decide(uow: UnitOfWork) -> uuid.UUID:
         rows = await _groups(uow, cmd.tenant_id, spec.group_ids)
+        await check_fallback(uow, cmd.tenant_id, spec.fallback_url)
         live_code_id = uuid7()
         key = await deps.signing_keys.active(uow.conn, cmd.tenant_id)
         token = codetoken.issue(live_code_id, None, key, live=True)
@@ -171,6 +172,8 @@ async def change_live_code(cmd: ChangeLiveCode, deps: Deps) -> uuid.UUID:
             value = getattr(change, name)
             if value is not UNSET:
                 updates[name] = value
+        if change.fallback_url is not UNSET:
+            await check_fallback(uow, cmd.tenant_id, change.fallback_url)
         event = live.reconfigured(**updates)
         if event != live.config:
             _record(uow, live, cmd.tenant_id, event, live.live_code_id)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from services.issuer.commands import CreateApiKey, CreateTenant, RevokeApiKey, RotateSigningKey
+from services.issuer.commands import (
+    ChangeTenantSettings,
+    CreateApiKey,
+    CreateTenant,
+    RevokeApiKey,
+    RotateSigningKey,
+)
 from services.issuer.domain import tenant as tenants
 from services.issuer.handlers.deps import Deps, load_tenant
 from shared.crypto.signing import ALGORITHM, SigningKey
@@ -16,6 +22,7 @@ from shared.events.issuer import (
     SigningKeyAdded,
     SigningKeyRetired,
     TenantCreated,
+    TenantSettingsChanged,
 )
 from shared.http.auth import hash_key, new_api_key
 from shared.http.problems import Problem
@@ -133,5 +140,16 @@ async def rotate_signing_key(cmd: RotateSigningKey, deps: Deps) -> str:
         await uow.flush()
         await deps.signing_keys.store(uow.conn, key)
         return key.key_id
+
+    return await deps.outbox.run(decide)
+
+
+async def change_tenant_settings(cmd: ChangeTenantSettings, deps: Deps) -> tenants.Tenant:
+    async def decide(uow: UnitOfWork) -> tenants.Tenant:
+        tenant = await load_tenant(uow, cmd.tenant_id)
+        if tenant.fallback_domains == cmd.fallback_domains:
+            return tenant
+        domains = None if cmd.fallback_domains is None else list(cmd.fallback_domains)
+        return _record(uow, tenant, TenantSettingsChanged(fallback_domains=domains))
 
     return await deps.outbox.run(decide)

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from services.redeemer.api.registry import api
-from services.redeemer.context import CLOCK, COOKIES, JOINER, SCANNER, TRUSTED
+from services.redeemer.context import CLOCK, COOKIES, JOINER, SCANNER, SETTINGS, TRUSTED
 from services.redeemer.landing import (
     Visitor,
     dead_page,
@@ -18,7 +18,7 @@ from services.redeemer.landing import (
     result_page,
     scan_input,
 )
-from shared.http.clientip import client_ip
+from shared.http.clientip import client_ip, from_trusted_proxy
 from shared.http.endpoints import Media
 from shared.http.problems import Problem
 from shared.http.ratelimit import RATE_LIMITER
@@ -78,6 +78,15 @@ async def _view(request: web.Request, token_text: str) -> dict[str, Any]:
     return view
 
 
+def _over_https(request: web.Request) -> bool:
+    """Whether the person reached the page over https: directly, or through a trusted proxy
+    that says so (the page's public URL being https says it too)."""
+    if request.secure or request.app[SETTINGS].public_url.startswith("https://"):
+        return True
+    proto = request.headers.get("X-Forwarded-Proto", "").lower()
+    return from_trusted_proxy(request, request.app[TRUSTED]) and proto == "https"
+
+
 def _as_page(lang: str, problem: Problem) -> web.Response:
     if problem.code in _DEAD:
         fallback = problem.extra.get("fallback_url")
@@ -109,7 +118,7 @@ async def landing(request: web.Request) -> web.StreamResponse:
     cookies = request.app[COOKIES]
     visitor = cookies.read(request) or new_visitor()
     response = form_page(lang, view, visitor, cookies.csrf(visitor, token), request.app[CLOCK]())
-    cookies.write(response, visitor)
+    cookies.write(response, visitor, secure=_over_https(request))
     return response
 
 
@@ -133,7 +142,7 @@ async def landing_join(request: web.Request) -> web.StreamResponse:
     ip = client_ip(request, request.app[TRUSTED])
     try:
         await request.app[RATE_LIMITER].take(request.app[RATE_LIMITER].address(ip))
-        if form.get("csrf") != cookies.csrf(visitor, token):
+        if not cookies.csrf_ok(visitor, token, form.get("csrf", "")):
             raise Problem("forbidden", "the form does not come from this page; reload it")
         view = await _view(request, token)
     except Problem as problem:
@@ -168,5 +177,5 @@ async def landing_join(request: web.Request) -> web.StreamResponse:
             error=problem,
             entered=form,
         )
-    cookies.write(response, visitor)
+    cookies.write(response, visitor, secure=_over_https(request))
     return response
