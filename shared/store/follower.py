@@ -390,10 +390,10 @@ class Follower:
                 default=state.position,
             )
             page = await self._page(partition, max(below, state.position), missing)
-            if not page:
+            if not page.items:
                 break  # another replica moved this partition on: apply what is left
-            fetched.extend(page)
-            state.gaps_filled += len(page)
+            fetched.extend(page.items)
+            state.gaps_filled += len(page.items)
             verdict = settle(waiting, state.position, signed, fetched)
         state.duplicates += verdict.duplicates
         for item in verdict.not_the_producers:
@@ -471,8 +471,9 @@ class Follower:
             await self._fill(partition, result.want - 1)
             items = [i for i in items if i.position > state.position]
 
-    async def _page(self, partition: int, after: int, through: int) -> list[Item]:
-        """The producer's records after `after` through `through`, asked for until served."""
+    async def _page(self, partition: int, after: int, through: int) -> Page:
+        """The producer's records after `after` through `through` (as many as it has), asked
+        for again until it answers."""
         delay = 0.1
         while True:
             try:
@@ -486,7 +487,8 @@ class Follower:
                 )
             else:
                 if page.items or page.head <= after:
-                    return [i for i in page.items if i.position <= through]
+                    return Page([i for i in page.items if i.position <= through], page.head)
+                # sealed there but not served yet: ask again
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -494,36 +496,16 @@ class Follower:
         """Apply the producer's records up to `target`, or to the end of its log if that
         comes first; returns the producer's head."""
         state = self.stats.partitions[partition]
-        delay = 0.1
         head = target
         while state.position < min(target, head):
-            try:
-                page = await self.catch_up.page(
-                    partition, state.position, limit=min(500, target - state.position)
-                )
-            except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError) as exc:
-                log.warning(
-                    "%s[%d]: catch-up from the log API failed (%s); retrying",
-                    self.source.name,
-                    partition,
-                    exc,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
+            page = await self._page(partition, state.position, target)
             head = page.head
-            if page.items:
-                before = state.position
-                result = await self._apply(partition, page.items)
-                if result.position > before:
-                    state.gaps_filled += result.position - before
-                    state.position = result.position
-                    delay = 0.1
-                    continue
-            if state.position >= head:
-                break
-            await asyncio.sleep(delay)  # sealed but not yet served: ask again
-            delay = min(delay * 2, 5.0)
+            if not page.items:
+                break  # its log ends where we are
+            before = state.position
+            result = await self._apply(partition, page.items)
+            state.gaps_filled += max(0, result.position - before)
+            state.position = result.position
         return head
 
     async def _apply(self, partition: int, items: Sequence[Item]) -> Applied:
