@@ -2,10 +2,11 @@
 
 The topic is not a trust boundary: whoever may produce to it can write a record whose
 `prev_hash` links and whose hash header matches, since the chain hash is unkeyed. So the
-relay signs the last record of every batch it publishes to a partition with its log key
-(headers `sig` and `kid`, over `batch_message`), and a follower applies a record only when
-it lies on the chain that ends at a record with a valid signature. One Ed25519 signature
-per publish, one verification per fetch: the chain does the rest.
+relay signs the last record of every batch it publishes to a partition (and every 200th of
+a long one) with its log key (headers `sig` and `kid`, over `batch_message`), and a follower
+applies a record only when it lies on the chain that ends at a record with a valid
+signature. A few Ed25519 signatures per publish, one verification per fetch: the chain does
+the rest.
 
 `settle` is the pure part: given the records waiting in one partition, the newest valid
 signature and the chain it covers, it says what to apply, what is a known duplicate, what

@@ -64,6 +64,11 @@ class RelayStats:
     republished_partitions: int = 0
 
 
+# A signature every this many records of a batch, not only on its last: a follower applies
+# what a signature covers, so a batch split across its fetches is applied as it arrives.
+SIGN_EVERY = 200
+
+
 def relay_lock_key(log_name: str) -> int:
     return zlib.crc32(f"qunma.relay:{log_name}".encode())
 
@@ -193,7 +198,11 @@ class Relay:
                     value=row["body"],
                     key=row["kafka_key"].encode(),
                     partition=mark["partition"],
-                    headers=self._headers(mark["partition"], row, index == last),
+                    headers=self._headers(
+                        mark["partition"],
+                        row,
+                        index == last or index % SIGN_EVERY == SIGN_EVERY - 1,
+                    ),
                 )
                 for index, row in enumerate(rows)
             ]
