@@ -25,6 +25,22 @@ from shared.store import migrate
 log = logging.getLogger(__name__)
 
 
+def unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached now (down, restarting, refusing
+    connections, or a connection lost mid-request), rather than that a request is wrong."""
+    if isinstance(
+        exc,
+        OSError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.exceptions.OperatorInterventionError
+        | asyncpg.TooManyConnectionsError
+        | asyncpg.exceptions.InternalClientError,
+    ):
+        return True
+    # A connection the server closed under us (asyncpg names no subclass for it).
+    return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
+
+
 def mask_dsn(dsn: str) -> str:
     """The DSN with its password replaced, for logs."""
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", dsn)

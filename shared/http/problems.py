@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import asyncpg
 import msgspec
 from aiohttp import web
+
+from shared.db import unavailable
+from shared.http.testhooks import crash_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +155,9 @@ ROLLED_BACK_ATTEMPTS = 3
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     for attempt in range(1, ROLLED_BACK_ATTEMPTS + 1):
         try:
-            return await _answer(request, handler)
+            response = await _answer(request, handler)
+            crash_after_commit(request)  # the fault suite's kill; a no-op unless it asks
+            return response
         except asyncpg.exceptions.TransactionRollbackError as exc:
             log.warning(
                 "%s %s: transaction rolled back (%s), attempt %d of %d",
@@ -169,6 +175,45 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     ).response()
 
 
+def not_ready() -> Problem:
+    """What a request gets while a dependency (the database) cannot be reached."""
+    return Problem(
+        "not_ready",
+        "the service cannot reach its database right now; retry in a moment",
+        headers={"Retry-After": "1"},
+    )
+
+
+class _Outages:
+    """Logs a dependency outage once a second with a count, not once per request."""
+
+    def __init__(self) -> None:
+        self._since = 0.0
+        self._count = 0
+
+    def note(self, request: web.Request, exc: BaseException) -> None:
+        self._count += 1
+        now = time.monotonic()
+        if now - self._since >= 1.0:
+            log.warning(
+                "database unavailable (%s: %s): %d request(s) answered 503 not_ready, "
+                "the latest %s %s",
+                type(exc).__name__,
+                exc,
+                self._count,
+                request.method,
+                request.path,
+            )
+            self._since, self._count = now, 0
+
+
+_outages = _Outages()
+
+
+def note_outage(request: web.Request, exc: BaseException) -> None:
+    _outages.note(request, exc)
+
+
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
@@ -180,7 +225,10 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status < 400:
             raise
         return _from_http_error(request, exc).response()
-    except Exception:
+    except Exception as exc:
+        if unavailable(exc):
+            note_outage(request, exc)
+            return not_ready().response()
         log.exception("unhandled error on %s %s", request.method, request.path)
         return Problem(
             "internal_error", "an unexpected error occurred; it has been logged"

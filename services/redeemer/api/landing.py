@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -18,9 +20,10 @@ from services.redeemer.landing import (
     result_page,
     scan_input,
 )
+from shared.db import unavailable
 from shared.http.clientip import client_ip, from_trusted_proxy
 from shared.http.endpoints import Media
-from shared.http.problems import Problem
+from shared.http.problems import Problem, not_ready, note_outage
 from shared.http.ratelimit import RATE_LIMITER
 from shared.store.actor import ACTOR
 
@@ -78,6 +81,25 @@ async def _view(request: web.Request, token_text: str) -> dict[str, Any]:
     return view
 
 
+def _friendly_when_down(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """A person holding a phone gets a page, not JSON, while the database cannot be reached:
+    "busy, try again" in their language, 503 with Retry-After."""
+
+    @functools.wraps(handler)
+    async def page_even_when_down(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            note_outage(request, exc)
+            return problem_page(language(request), not_ready())
+
+    return page_even_when_down
+
+
 def _over_https(request: web.Request) -> bool:
     """Whether the person reached the page over https: directly, or through a trusted proxy
     that says so (the page's public URL being https says it too)."""
@@ -104,6 +126,7 @@ def _as_page(lang: str, problem: Problem) -> web.Response:
     responses=_HTML,
     errors=["rate_limited"],
 )
+@_friendly_when_down
 async def landing(request: web.Request) -> web.StreamResponse:
     """Chinese or English by Accept-Language (or ?lang=zh|en). A dead code redirects to its
     fallback URL, or shows 该二维码已失效."""
@@ -130,6 +153,7 @@ async def landing(request: web.Request) -> web.StreamResponse:
     responses={**_HTML, 202: Media("text/html", "a join request waits")},
     errors=["rate_limited", "forbidden"],
 )
+@_friendly_when_down
 async def landing_join(request: web.Request) -> web.StreamResponse:
     """The page's form (application/x-www-form-urlencoded): scans and joins in one go."""
     lang = language(request)
