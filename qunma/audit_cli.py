@@ -57,7 +57,8 @@ def add_parsers(commands: Any) -> None:
     verify.add_argument(
         "--tolerate-duplicates",
         action="store_true",
-        help="accept exact re-deliveries of a run of records (a relay restart) and count them",
+        help="accept exact re-deliveries (a run sent again by a restarted relay, or records "
+        "sent early into a wiped broker) and count them",
     )
     verify.add_argument(
         "--workers", type=int, help="processes (default: one per CPU; one for a small log)"

@@ -34,7 +34,7 @@ from shared.db import create_pool, migrate_database
 from shared.http.auth import Principal, auth_middleware
 from shared.http.background import background
 from shared.http.endpoints import openapi_route
-from shared.http.health import register_health
+from shared.http.health import register_health, relay_ready
 from shared.http.idempotency import IDEMPOTENCY, Idempotency, forget_old_keys
 from shared.http.logapi import register_log
 from shared.http.problems import problem_middleware
@@ -54,12 +54,6 @@ async def _database_ready(app: web.Application) -> dict[str, Any]:
     async with app[POOL].acquire() as conn:
         await conn.fetchval("SELECT 1")
     return {"ok": True}
-
-
-async def _relay_status(app: web.Application) -> dict[str, Any]:
-    stats = app[RELAY].stats
-    # Any replica may lead; this one is ready whether or not it does.
-    return {"ok": True, "leader": stats.leader, "published": stats.published}
 
 
 async def _counters_status(app: web.Application) -> dict[str, Any]:
@@ -145,7 +139,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     register_proofs(endpoints, POOL, settings.issuer_log, settings.checkpoint_seconds)
     register_health(
         endpoints,
-        {"database": _database_ready, "relay": _relay_status, "counters": _counters_status},
+        {"database": _database_ready, "relay": relay_ready(RELAY), "counters": _counters_status},
     )
     app.add_routes([*endpoints.routes(), openapi_route(endpoints)])
     return app

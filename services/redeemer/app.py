@@ -49,7 +49,7 @@ from shared.http.auth import CachedKeys, Principal, auth_middleware
 from shared.http.background import background
 from shared.http.clientip import parse_networks
 from shared.http.endpoints import openapi_route
-from shared.http.health import register_health
+from shared.http.health import register_health, relay_ready
 from shared.http.idempotency import IDEMPOTENCY, Idempotency, forget_old_keys
 from shared.http.jwks import register_log_jwks
 from shared.http.logapi import register_log
@@ -211,6 +211,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
         {
             "database": _database_ready,
             "projection": _projection_ready,
+            "relay": relay_ready(RELAY),
             "admission": _admission_status,
         },
     )

@@ -120,8 +120,10 @@ _head = msgspec.json.Decoder(_Head)
 async def read_until(
     kafka: KafkaSettings, topic: str, targets: dict[int, int], timeout: float = 60.0
 ) -> AsyncIterator[tuple[int, list[bytes]]]:
-    """Each partition's records, positions 1 … target in order (duplicates skipped),
-    waiting for ones the relay has sealed but not published yet."""
+    """Each partition's records, positions 1 … target in order, waiting for ones the relay
+    has sealed but not published yet. As a follower does, it takes only the next position:
+    a duplicate, or a record that came early (before a republished log began), is skipped;
+    whether the log is sound is for `qunma audit verify` to say."""
     wanted = {p: t for p, t in targets.items() if t > 0}
     if not wanted:
         return
@@ -139,20 +141,19 @@ async def read_until(
                 bodies: list[bytes] = []
                 for record in records:
                     position = _head.decode(record.value).position
-                    if position <= reached[tp.partition] or position > wanted[tp.partition]:
-                        continue  # a duplicate, or past the snapshot
-                    if position != reached[tp.partition] + 1:
-                        raise ValueError(
-                            f"{topic}[{tp.partition}] jumps from position "
-                            f"{reached[tp.partition]} to {position}: run `qunma audit verify`"
-                        )
+                    if position != reached[tp.partition] + 1 or position > wanted[tp.partition]:
+                        continue  # a duplicate, an early copy, or past the snapshot
                     reached[tp.partition] = position
                     bodies.append(record.value)
                 if bodies:
                     deadline = time.monotonic() + timeout
                     yield tp.partition, bodies
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic} did not reach the snapshot's positions: {reached}")
+                missing = {p: reached[p] + 1 for p in wanted if reached[p] < wanted[p]}
+                raise TimeoutError(
+                    f"{topic} did not reach the snapshot's positions: the next position "
+                    f"never came {missing}; run `qunma audit verify`"
+                )
     finally:
         await consumer.stop()
 

@@ -8,7 +8,11 @@ by position and kind:
   it) says; or the log before a checkpoint is not the one the checkpoint signed;
 - **dropped**: a position is missing and does not come later;
 - **reordered**: a position is missing here and comes later;
-- **duplicated**: a position comes a second time;
+- **duplicated**: a position comes a second time (with `tolerate_duplicates`, an exact
+  re-delivery is accepted and counted: a run sent again through the head, as a restarted
+  relay sends it, or records that came *early*, before a republished log began, each
+  matched byte for byte by the record at its place: what a relay publishing into a broker
+  that had just been wiped leaves);
 - **forged checkpoint**: a checkpoint whose signature does not verify with a key this log
   trusts (shared/audit/keys.py);
 - **truncated**: the log ends before the producer's head, or with events older than any
@@ -147,6 +151,12 @@ class PartitionCheck:
     _replay_until: int | None = None  # re-delivery being checked, through this position
     _replay_next: int = 0
     _replay_from: int = 0
+    # Records seen while a position was missing: position -> (own hash, where), checked
+    # against the records at their places once the missing one came.
+    _seen_early: dict[int, tuple[bytes | None, int]] = field(default_factory=dict)
+    _early: dict[int, tuple[bytes | None, int]] = field(default_factory=dict)
+    _early_span: tuple[int, int, int | None] = (0, 0, None)
+    _early_missing: tuple[int, int] = (0, 0)  # the position that was missing, where it came
 
     @property
     def done(self) -> bool:
@@ -181,7 +191,7 @@ class PartitionCheck:
         decode, sha256, leaf, node = _light.decode, _sha256, _LEAF.copy, _NODE.copy
         expected, head = self.position + 1, self.head
         head_hex, uncovered = head.hex(), self.uncovered_since
-        usual = self._missing is None and self._replay_until is None
+        usual = self._missing is None and self._replay_until is None and not self._early
         count = 0
         for item in items:
             body, _, claimed = item
@@ -225,7 +235,7 @@ class PartitionCheck:
                 return
             expected, head = self.position + 1, self.head
             head_hex, uncovered = head.hex(), self.uncovered_since
-            usual = self._missing is None and self._replay_until is None
+            usual = self._missing is None and self._replay_until is None and not self._early
         self.events += count
         self.position, self.head, self.uncovered_since = expected - 1, head, uncovered
 
@@ -236,7 +246,7 @@ class PartitionCheck:
         body, where, claimed = item
         self.events += 1
         if self._missing is not None:
-            self._look_for_missing(body, where)
+            self._look_for_missing(body, where, claimed)
             return
         try:
             env = _light.decode(body)
@@ -253,6 +263,17 @@ class PartitionCheck:
             return
         position = env.position
         expected = self.position + 1
+        if position != expected and expected in self._early:
+            # The record that came early was this position's only copy: not a republish
+            # after all, but records moved (swapped) in the log.
+            missing, found = self._early_missing
+            self._stop(
+                missing,
+                REORDERED,
+                f"position {missing} comes later in the log, at {self.where_kind} {found}",
+                self._early_span[2],
+            )
+            return
         if position != expected or self._replay_until is not None:
             self._out_of_line(env, body, where, claimed)
             return
@@ -272,6 +293,31 @@ class PartitionCheck:
         if claimed is not None and digest != claimed:
             self._stop(position, EDITED, "its bytes do not match its hash", where)
             return
+        if self._early:
+            early = self._early.pop(position, None)
+            if early is not None:
+                if early[0] != digest:
+                    self._stop(
+                        position,
+                        EDITED,
+                        f"the record that came early for position {position} (at "
+                        f"{self.where_kind} {early[1]}) is not the one at its place",
+                        where,
+                    )
+                    return
+                if not self._early and not self.tolerate_duplicates:
+                    first, last, at = self._early_span
+                    self._stop(
+                        first,
+                        DUPLICATED,
+                        f"positions {first}–{last} came early, from {self.where_kind} {at}, "
+                        "as exact copies of the records at their places (a relay published "
+                        "into a wiped broker before it republished the log; "
+                        "--tolerate-duplicates accepts them)",
+                        at,
+                    )
+                    return
+                self.duplicates_tolerated += 1
         if env.type == "CheckpointSealed":
             self._checkpoint(env, body, where)
             if self.finding is not None:
@@ -388,24 +434,41 @@ class PartitionCheck:
                     where,
                 )
             return
-        # A position further on: the expected one was dropped, or comes later (reordered).
+        # A position further on: the expected one was dropped, or comes later (reordered),
+        # or what comes here came early and will come again at its place.
         self._missing, self._missing_since, self._missing_where = expected, 0, where
-        self._look_for_missing(body, where)
+        self._seen_early = {}
+        self._look_for_missing(body, where, claimed)
 
-    def _look_for_missing(self, body: bytes, where: int) -> None:
+    def _look_for_missing(self, body: bytes, where: int, claimed: bytes | None = None) -> None:
         assert self._missing is not None
         try:
-            position = _light.decode(body).position
+            env = _light.decode(body)
         except msgspec.DecodeError:
-            position = -1
+            env = None
+        position = env.position if env is not None else -1
         if position == self._missing:
+            early = self._seen_early
+            if early and all(p > self._missing for p in early):
+                # Records came early (a relay that published into a broker wiped a moment
+                # before it republished the log): a re-delivery once each proves to be the
+                # record at its place, byte for byte; until then, they are only suspects.
+                self._early_span = (min(early), max(early), self._missing_where)
+                self._early_missing = (self._missing, where)
+                self._early, self._seen_early, self._missing = early, {}, None
+                self.events -= 1  # counted again by _one
+                self._one((body, where, claimed))
+                return
             self._stop(
                 self._missing,
                 REORDERED,
-                f"position {self._missing} comes later in the log, at {self.where_kind} {where}",
+                f"position {self._missing} comes later in the log, at {self.where_kind} "
+                f"{where}" + (" (the records before it came early)" if early else ""),
                 self._missing_where,
             )
             return
+        if env is not None and len(self._seen_early) < LOOKAHEAD:
+            self._seen_early.setdefault(position, (_own_hash(env, body), where))
         self._missing_since += 1
         if self._missing_since > LOOKAHEAD:
             self._dropped()
@@ -440,6 +503,16 @@ class PartitionCheck:
                 f"position {self._replay_from} comes again, but the log ends before a "
                 f"re-delivery could reach its head ({self._replay_until})",
                 None,
+            )
+            return
+        if self._early:
+            # Not a republish after all: the missing position was moved later.
+            missing, found = self._early_missing
+            self._stop(
+                missing,
+                REORDERED,
+                f"position {missing} comes later in the log, at {self.where_kind} {found}",
+                self._early_span[2],
             )
             return
         if producer_position is not None and producer_position > self.position:

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from shared.http.endpoints import Api
 from shared.http.json import json_response
+from shared.store.relay import Relay
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,21 @@ class Readiness(msgspec.Struct):
 
     ready: bool
     checks: dict[str, Any]
+
+
+def relay_ready(relay_key: web.AppKey[Relay]) -> ReadyCheck:
+    """The relay's report: any replica may lead, and each is ready whether or not it does."""
+
+    async def check(app: web.Application) -> dict[str, Any]:
+        stats = app[relay_key].stats
+        return {
+            "ok": True,
+            "leader": stats.leader,
+            "published": stats.published,
+            "republished_partitions": stats.republished_partitions,
+        }
+
+    return check
 
 
 def _kind(exc: Exception) -> str:

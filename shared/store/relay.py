@@ -5,9 +5,15 @@ of replicas may run one; if the connection dies the lock goes with it. Publishin
 `acks=all`, in position order per partition; the mark of what was published is written
 only after the broker acknowledged. Delivery is at-least-once: consumers skip duplicates.
 
-If the topic lost records (a wiped Tansu, a lost cluster) the relay sees it, from an
-offset that went backwards on publish or from a probe while idle, and republishes that
-partition from position 1.
+If the topic lost records (a wiped Tansu, a lost cluster) the relay sees it *before* it
+publishes anything more into it: each publish round first checks, with the partitions' end
+offsets (and the record itself where those are unclear), that the topic still holds what
+was published; idle, it checks once a second. A partition that lost records is published
+again from position 1, in position order, before anything newer (new events have higher
+positions), and a republish interrupted by another broker error resumes from the last
+acknowledged mark. Only a wipe that lands between that check and the send puts records
+ahead of the republished log; they are byte-identical copies of records that come again at
+their places, which `qunma audit verify --tolerate-duplicates` accepts and counts.
 """
 
 from __future__ import annotations
@@ -97,6 +103,9 @@ class Relay:
         self.stats = RelayStats()
         self._wake = asyncio.Event()
         self._batch_key: SigningKey | None = None
+        # partition -> offset of the first record of the last batch published (this lead):
+        # while the topic holds that batch its end offset is past it, even on Tansu.
+        self._batch_base: dict[int, int] = {}
 
     def wake(self) -> None:
         """Called when this process committed events: seal them now rather than at the next poll."""
@@ -138,6 +147,7 @@ class Relay:
         await ensure_topics(self.kafka, {self.log.name: self.log.partitions})
         signer: Checkpointer | None = None
         self._batch_key = None
+        self._batch_base = {}
         if self.checkpoints is not None:
             key = await ensure_log_key(
                 conn, self.log, self.checkpoints.kek, self.checkpoints.service, utcnow()
@@ -157,7 +167,7 @@ class Relay:
                 if await conn.fetchval(_WORK_LEFT, due_after):
                     sealed = await seal_batch(conn, self.log, self.batch, signer)
                     self.stats.sealed += sealed
-                    published = await self._publish(conn, prod)
+                    published = await self._publish(conn, prod, probe)
                     self.stats.published += published
                     if sealed or published:
                         continue
@@ -175,13 +185,14 @@ class Relay:
             with suppress(Exception):
                 await prod.stop()
 
-    async def _publish(self, conn: Conn, prod: AIOKafkaProducer) -> int:
-        marks = await conn.fetch(
-            "SELECT partition, published_position, published_offset FROM log_partitions "
-            "WHERE published_position < sealed_position ORDER BY partition"
-        )
+    async def _publish(self, conn: Conn, prod: AIOKafkaProducer, probe: AIOKafkaConsumer) -> int:
+        marks = await self._marks(conn, "published_position < sealed_position")
         if not marks:
             return 0
+        # Nothing new goes into a partition that lost what was published: it is published
+        # again from position 1 first (its mark is reset, so this round starts there).
+        if await self._probe(conn, probe, marks):
+            marks = await self._marks(conn, "published_position < sealed_position")
         batches = []
         for mark in marks:
             rows = await conn.fetch(
@@ -214,9 +225,20 @@ class Relay:
             )
             partition = mark["partition"]
             if mark["published_position"] > 0 and metadata[0].offset <= mark["published_offset"]:
-                # Offsets only grow in a topic that keeps its records: this one was reset.
+                # Offsets only grow in a topic that keeps its records: it was wiped between
+                # the check above and the send. What was just sent stands before the log
+                # republished now, as early copies of records that come again.
+                log.error(
+                    "%s[%d]: positions %d-%d went into a topic wiped a moment before; they "
+                    "stand ahead of the log republished now, as exact early copies",
+                    self.log.name,
+                    partition,
+                    rows[0]["position"],
+                    rows[-1]["position"],
+                )
                 await self._republish_from_start(conn, partition, "offsets went backwards")
                 continue
+            self._batch_base[partition] = metadata[0].offset
             await conn.execute(
                 "UPDATE log_partitions SET published_position = $2, published_offset = $3 "
                 "WHERE partition = $1",
@@ -237,14 +259,26 @@ class Relay:
             )
         return headers
 
-    async def _probe(self, conn: Conn, probe: AIOKafkaConsumer) -> None:
-        """Check that every partition still holds the last record we published."""
-        marks = await conn.fetch(
+    async def _marks(self, conn: Conn, where: str) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await conn.fetch(
             "SELECT partition, published_position, published_offset FROM log_partitions "
-            "WHERE published_position > 0 ORDER BY partition"
+            f"WHERE {where} ORDER BY partition"
         )
+        return rows
+
+    async def _probe(
+        self,
+        conn: Conn,
+        probe: AIOKafkaConsumer,
+        marks: list[asyncpg.Record] | None = None,
+    ) -> bool:
+        """Check that each partition (of `marks`, else every one published to) still holds
+        the last batch published; republish those that do not. True if any did not."""
+        if marks is None:
+            marks = await self._marks(conn, "published_position > 0")
+        marks = [m for m in marks if m["published_position"] > 0]
         if not marks:
-            return
+            return False
         tps = [TopicPartition(self.log.name, m["partition"]) for m in marks]
         try:
             ends = await asyncio.wait_for(probe.end_offsets(tps), 10)
@@ -252,8 +286,10 @@ class Relay:
             log.warning("cannot read the end of %s (%s); recreating it", self.log.name, exc)
             await ensure_topics(self.kafka, {self.log.name: self.log.partitions})
             ends = await asyncio.wait_for(probe.end_offsets(tps), 10)
+        lost = False
         for mark, tp in zip(marks, tps, strict=True):
-            if ends[tp] > mark["published_offset"]:
+            base = self._batch_base.get(tp.partition)
+            if ends[tp] > (base if base is not None else mark["published_offset"]):
                 continue
             # Tansu may report the base offset of the last batch + 1 as the end: look at the
             # record itself before deciding that the partition lost it.
@@ -261,6 +297,8 @@ class Relay:
                 probe, tp, mark["published_offset"], mark["published_position"]
             ):
                 await self._republish_from_start(conn, tp.partition, "the topic lost records")
+                lost = True
+        return lost
 
     async def _holds(
         self, probe: AIOKafkaConsumer, tp: TopicPartition, offset: int, position: int
@@ -295,6 +333,7 @@ class Relay:
             why,
         )
         self.stats.republished_partitions += 1
+        self._batch_base.pop(partition, None)
         await ensure_topics(self.kafka, {self.log.name: self.log.partitions})
         await conn.execute(
             "UPDATE log_partitions SET published_position = 0, published_offset = -1 "

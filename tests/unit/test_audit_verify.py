@@ -119,3 +119,37 @@ def test_partitions_are_shared_evenly_among_audit_workers() -> None:
     sizes = {("a", 0): 1000, ("a", 1): 10, ("a", 2): 10, ("a", 3): 10}
     shares = _share(parts[:4], sizes, 2)
     assert [("a", 0)] in shares and sum(len(s) for s in shares) == 4
+
+
+def test_records_that_came_early_are_a_re_delivery_once_each_matches_its_place() -> None:
+    """What a relay that published into a broker wiped a moment before leaves: the new
+    records first, then the republished log from position 1, the new ones again."""
+    records = _chain(12)
+    early = records[9:] + records  # 10..12 before the republish of 1..12
+    strict = _check(early).finding
+    assert strict is not None and (strict.kind, strict.position) == ("duplicated", 10)
+    assert "--tolerate-duplicates accepts them" in strict.detail
+    tolerant = _check(early, tolerate_duplicates=True)
+    assert tolerant.finding is None and tolerant.duplicates_tolerated == 3
+    assert tolerant.position == 12
+
+
+def test_an_early_record_that_differs_from_the_one_at_its_place_is_edited() -> None:
+    records = _chain(12)
+    other = _chain(12)  # the same positions, other events
+    finding = _check([other[10], *records], tolerate_duplicates=True).finding
+    assert finding is not None and (finding.kind, finding.position) == ("edited", 11)
+
+
+def test_an_early_record_never_seen_at_its_place_is_reordered() -> None:
+    records = _chain(12)
+    finding = _check([records[11], *records[:11]], tolerate_duplicates=True).finding
+    assert finding is not None and (finding.kind, finding.position) == ("reordered", 1)
+
+
+def test_two_swapped_records_are_reordered_even_when_tolerating() -> None:
+    records = _chain(12)
+    swapped = [*records[:4], records[5], records[4], *records[6:]]
+    for tolerant in (False, True):
+        finding = _check(swapped, tolerate_duplicates=tolerant).finding
+        assert finding is not None and (finding.kind, finding.position) == ("reordered", 5)
