@@ -8,7 +8,7 @@ the claim row, the handler's writes and the answer commit together or not at all
 retry finds either the answer or nothing committed, never a request that ran without its
 answer. A retry while the first request runs waits for it (up to 5 s, then 409
 `idempotency_in_progress`); a request that rolled back, or whose process died, leaves the
-key free at once.
+key free at once, and so does an answer that says to retry later (it has `Retry-After`).
 
 What is stored gives nothing away: the answer is bound to the API key that made it
 (another key gets 422), sealed (AES-256-GCM) under a key derived from the caller's own
@@ -139,7 +139,14 @@ class Idempotency:
                 response = await self._answer(handler)
                 if response.status >= 500 or not isinstance(response, web.Response):
                     raise _RollBack(response)
-                await self._keep(ambient.conn, response, who, named, keys, scope, key)
+                if "Retry-After" in response.headers:
+                    # "Not yet, retry" (a code still on its way, a group about to open) is no
+                    # final answer: what the attempt recorded stays, the key is free again.
+                    await ambient.conn.execute(
+                        "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2", scope, key
+                    )
+                else:
+                    await self._keep(ambient.conn, response, who, named, keys, scope, key)
             return response
         except _RollBack as rolled_back:
             return rolled_back.response
