@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import IO
 
@@ -87,6 +88,17 @@ class Child:
                 log.warning("%s did not stop within %.0f s; killing it", self.name, timeout)
                 process.kill()
                 await process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    async def kill(self) -> None:
+        """SIGKILL, as a crash would stop it: nothing is flushed, nothing cleaned up."""
+        process = self.process
+        if process is not None and process.returncode is None:
+            with suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
         if self._log is not None:
             self._log.close()
             self._log = None
