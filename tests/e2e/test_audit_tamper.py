@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -95,6 +96,21 @@ async def _activity(stack: Stack) -> None:
             assert refused.status == 410, refused.body
 
 
+async def _events_older_than(stack: Stack, seconds: float) -> None:
+    """Until the newest event of both logs is `seconds` old by the databases' clock."""
+    for name in ("QUNMA_ISSUER_DATABASE_URL", "QUNMA_REDEEMER_DATABASE_URL"):
+        conn = await asyncpg.connect(stack.env[name])
+        try:
+            async with asyncio.timeout(30):
+                while await conn.fetchval(
+                    "SELECT max(occurred_at) > now() - make_interval(secs => $1) FROM events",
+                    seconds,
+                ):
+                    await asyncio.sleep(0.05)
+        finally:
+            await conn.close()
+
+
 @pytest.fixture(scope="module")
 async def audited(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Audited]:
     root = tmp_path_factory.mktemp("audit")
@@ -104,9 +120,9 @@ async def audited(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Asy
     }
     async with started_stack(infra, extra_env=env) as stack:
         await _activity(stack)
-        await stack.quiet()
+        await stack.quiet()  # every partition ends with a checkpoint: each has one to cut
         # Old enough that a tail without its checkpoint is truncation, even with --grace 0.
-        await asyncio.sleep(2 * CHECKPOINT_SECONDS)
+        await _events_older_than(stack, 2 * CHECKPOINT_SECONDS)
         audited = Audited(stack, root, Export(b"", []), root / "jwks.json")
         code, _, text = await audited.cli("export", "--out", str(root / "log.jsonl"))
         assert code == 0, text

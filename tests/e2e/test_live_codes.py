@@ -116,7 +116,7 @@ async def test_auto_create_opens_the_next_group(stack: Stack) -> None:
     await _join(stack, live, "o5")
     last = await _scan(stack, live, "o6")  # max_groups reached
     assert last.body["code"] == "group_full" and "Retry-After" not in last.headers
-    await asyncio.sleep(1.0)
+    await stack.settled()  # the issuer has applied that refusal: had it opened a group, it is
     shown = (await stack.issuer.get(f"/v1/live-codes/{live['live_code_id']}")).body
     assert len(shown["groups"]) == 3
 

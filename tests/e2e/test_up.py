@@ -131,8 +131,11 @@ async def test_qunma_up_runs_the_readme_walkthrough_and_leaves_nothing_behind(
     finally:
         if proc.returncode is None:
             await _stop(proc, signal.SIGTERM)
-    await asyncio.sleep(0.5)
-    alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    async with asyncio.timeout(10):  # the children are gone, not just signalled
+        while alive := [
+            c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE
+        ]:
+            await asyncio.sleep(0.05)
     assert alive == [], f"left behind: {[c.cmdline() for c in alive]}"
 
     # A second start keeps the data, the signing keys and the demo key.

@@ -16,7 +16,7 @@ from shared.store.eventstore import LogSpec
 from shared.store.log_setup import ensure_log
 from shared.store.relay import Relay
 from shared.store.unit_of_work import Outbox, UnitOfWork
-from tests.support.infra import Infra, topic_name
+from tests.support.infra import Infra, topic_name, waiting_on_a_lock
 from tests.support.logcheck import assert_chains, read_topic, sealed_rows, wait_published
 from tests.support.processes import finish, python_module
 
@@ -43,7 +43,7 @@ async def test_two_writers_of_one_stream_version_exactly_one_conflicts(infra: In
         assert (await first.stdout.readline()).strip() == b"inserted"
         # The second writer's insert waits on the unique index for the first transaction.
         second = await python_module(WRITER, dsn, log.name, "2", "stream-x", "--events", "1")
-        await asyncio.sleep(0.5)
+        await waiting_on_a_lock(dsn)
         first.stdin.write(b"commit\n")
         await first.stdin.drain()
         results = sorted([(await finish(first))[0], (await finish(second))[0]])
@@ -192,7 +192,7 @@ async def test_a_unit_of_work_picked_to_break_a_deadlock_runs_again(infra: Infra
                 if attempts == 1:
                     holds_1.set()
                     await holds_2.wait()
-                    await asyncio.sleep(0.2)  # the follower is now waiting for row 1
+                    await waiting_on_a_lock(dsn)  # the follower now waits for row 1
                 await uow.conn.execute("UPDATE pair SET v = v + 1 WHERE id = 2")
                 return attempts
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -56,6 +57,21 @@ async def start_infra(root: Path) -> Infra:
     await postgres.start()
     await broker.start()
     return Infra(postgres, broker, root)
+
+
+async def waiting_on_a_lock(dsn: str, timeout: float = 30) -> None:
+    """Until some session of that database waits for a lock another holds (a race's second
+    party has reached the point the test needs), seen from a session of its own."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with asyncio.timeout(timeout):
+            while not await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock')"
+            ):
+                await asyncio.sleep(0.02)
+    finally:
+        await conn.close()
 
 
 def topic_name(prefix: str) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import asyncpg
 from multidict import CIMultiDict
 
 from services.issuer.provision import provision_tenant
@@ -128,6 +129,39 @@ class Stack:
                     ):
                         break
                     await asyncio.sleep(0.1)
+
+    async def settled(self, timeout: float = 30) -> None:
+        """Quiet, and each service has applied all of the other's log: whatever either
+        would do in reaction to an event (the issuer opening a live code's next group, say)
+        is done."""
+        await self.quiet(timeout)
+        async with asyncio.timeout(timeout):
+            for producer, consumer, log in (
+                ("QUNMA_ISSUER_DATABASE_URL", "QUNMA_REDEEMER_DATABASE_URL", "issuer_topic"),
+                ("QUNMA_REDEEMER_DATABASE_URL", "QUNMA_ISSUER_DATABASE_URL", "redeemer_topic"),
+            ):
+                while True:
+                    sealed = await _fetch_map(
+                        self.env[producer],
+                        "SELECT partition, sealed_position FROM log_partitions",
+                    )
+                    applied = await _fetch_map(
+                        self.env[consumer],
+                        "SELECT partition, position FROM tracking WHERE log = $1",
+                        getattr(self.settings, log),
+                    )
+                    if all(applied.get(p, 0) >= n for p, n in sealed.items()):
+                        break
+                    await asyncio.sleep(0.05)
+        await self.quiet(timeout)  # what the reactions recorded is sealed too
+
+
+async def _fetch_map(dsn: str, sql: str, *args: Any) -> dict[int, int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return {r[0]: r[1] for r in await conn.fetch(sql, *args)}
+    finally:
+        await conn.close()
 
 
 async def _ready(client: Client, child: Child, timeout: float = 60) -> None:
