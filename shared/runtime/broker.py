@@ -47,3 +47,8 @@ class EmbeddedBroker:
     async def stop(self) -> None:
         if self.child is not None:
             await self.child.stop(timeout=10)
+
+    async def kill(self) -> None:
+        """As a crashed broker goes: at once (its memory storage goes with it)."""
+        if self.child is not None:
+            await self.child.kill()

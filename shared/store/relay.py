@@ -291,9 +291,9 @@ class Relay:
             base = self._batch_base.get(tp.partition)
             if ends[tp] > (base if base is not None else mark["published_offset"]):
                 continue
-            # Tansu may report the base offset of the last batch + 1 as the end: look at the
-            # record itself before deciding that the partition lost it.
-            if not await self._holds(
+            # An empty partition lost everything. Otherwise Tansu may report the base offset
+            # of the last batch + 1 as the end: look at the record itself before deciding.
+            if ends[tp] == 0 or not await self._holds(
                 probe, tp, mark["published_offset"], mark["published_position"]
             ):
                 await self._republish_from_start(conn, tp.partition, "the topic lost records")

@@ -83,9 +83,9 @@ class Stack:
         return {**self.env, "QUNMA_REDEEMER_KEK": self.redeemer_kek}
 
     async def restart_broker(self) -> None:
-        """Stop the broker and start a fresh, empty one on the same port (memory storage)."""
+        """Lose the broker (kill -9) and start a fresh, empty one on the same port."""
         assert self.broker is not None
-        await self.broker.stop()
+        await self.broker.kill()
         self.broker = EmbeddedBroker(self.broker.port, self.broker.log_path)
         await self.broker.start()
 
