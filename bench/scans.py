@@ -35,7 +35,7 @@ import aiohttp
 import asyncpg
 
 from bench.common import parser, qunma_up, report, summary
-from shared.http.auth import hash_key
+from shared.crypto.api_keys import hash_key
 from shared.runtime.children import free_port
 from shared.runtime.postgres import EmbeddedPostgres
 
@@ -204,11 +204,12 @@ def _bind(sql: str, values: dict[int, str]) -> str:
 
 
 def floor_sql(tenant_id: str, code_id: str, group_id: str) -> tuple[str, list[str]]:
-    """The scan's own statements (services/redeemer/scans.py), with the values it binds."""
-    from services.redeemer import scans
+    """The scan's own statements (services/redeemer/application/scanner.py and tokens.py),
+    with the values it binds."""
+    from services.redeemer.application import scanner, tokens
 
     user = "('pg-' || :client_id || '-' || :u)"
-    # What a first scan by a new person seals (services/redeemer/people.py): its size.
+    # What a first scan by a new person seals (services/redeemer/application/people.py): its size.
     sealed = {"k": "0123456789abcdef", "c": "A" * 59}
     data = json.dumps(
         {
@@ -231,9 +232,25 @@ def floor_sql(tenant_id: str, code_id: str, group_id: str) -> tuple[str, list[st
         sort_keys=True,
     )
     tenant, group, code = f"'{tenant_id}'::uuid", f"'{group_id}'::uuid", f"'{code_id}'::uuid"
-    context = _bind(scans._CONTEXT, {1: code, 2: user, 3: "current_date"})
+    context = _bind(scanner.CONTEXT, {1: code, 2: user, 3: "current_date"})
+    event = ", ".join(
+        [
+            "gen_random_uuid()",
+            "'ScanAccepted'",
+            "2",
+            tenant,
+            "'scan:' || gen_random_uuid()",
+            "1",
+            "now()",
+            f"'{group_id}'",
+            "0",
+            # hex: pgbench would read the JSON's colons as variables
+            f"decode('{data.encode().hex()}', 'hex')",
+            "'bench'",
+        ]
+    )
     accept = _bind(
-        scans._ACCEPT,
+        tokens.ACCEPT,
         {
             1: "sha256(random()::text::bytea)",
             2: "gen_random_uuid()",
@@ -249,31 +266,18 @@ def floor_sql(tenant_id: str, code_id: str, group_id: str) -> tuple[str, list[st
             12: "NULL",
             13: "now()",
             14: "NULL::uuid",
-            15: "now()",
-            16: "current_date",
+            15: "current_date",
+            16: "NULL::int",
             17: "NULL::int",
-            18: "NULL::int",
             # a new person and key, as every scan by a new person makes them
-            19: "('p-' || :client_id || '-' || :u)",
-            20: "('k-' || :client_id || '-' || :u)",
-            21: "sha256(random()::text::bytea) || sha256(random()::text::bytea)",
-            22: "'personal'",
-            23: "current_date",
+            18: "('p-' || :client_id || '-' || :u)",
+            19: "('k-' || :client_id || '-' || :u)",
+            20: "sha256(random()::text::bytea) || sha256(random()::text::bytea)",
+            21: "'personal'",
+            22: "current_date",
+            23: "true",
             24: "true",
-            25: "true",
-            26: "gen_random_uuid()",
-            27: "'ScanAccepted'",
-            28: "2",
-            29: tenant,
-            30: "'scan:' || gen_random_uuid()",
-            31: "1",
-            32: "now()",
-            33: f"'{group_id}'",
-            34: "0",
-            # hex: pgbench would read the JSON's colons as variables
-            35: f"decode('{data.encode().hex()}', 'hex')",
-            # (no colon: pgbench would read one as a variable)
-            36: "'bench'",
+            25: f"ROW({event})::qunma_event",
         },
     )
     return context, [accept]

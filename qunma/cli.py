@@ -48,18 +48,18 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, default=Path(".qunma"), help="a `qunma up` data directory"
     )
 
-    from qunma import audit_cli
+    from qunma import audit
 
-    audit_cli.add_parsers(commands)
+    audit.add_parsers(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "audit":
-        from qunma import audit_cli
+        from qunma import audit
 
-        return audit_cli.run(args)
+        return audit.run(args)
     if args.command == "forget":
         from qunma.forget_cli import run as forget
 
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level)
     try:
         if args.command == "up":
-            from shared.runtime.up import UpOptions, run_up
+            from qunma.up import UpOptions, run_up
 
             return asyncio.run(
                 run_up(

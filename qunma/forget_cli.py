@@ -24,7 +24,7 @@ from shared.store.unit_of_work import Outbox
 
 
 async def _forget(args: argparse.Namespace, settings: config.Settings, kek: Kek) -> int:
-    from services.redeemer.erasure import forget
+    from services.redeemer.application.erasure import forget
     from services.redeemer.schema import functions, migrations
 
     dsn = config.require(settings.redeemer_database_url, "QUNMA_REDEEMER_DATABASE_URL")

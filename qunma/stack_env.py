@@ -13,6 +13,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from shared.crypto.kek import Kek
+
 
 def stack_env(data_dir: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment, over what a `qunma up` stack in `data_dir` wrote down."""
@@ -34,3 +36,10 @@ def redeemer_kek_text(env: Mapping[str, str]) -> str | None:
     """The redeemer's KEK: QUNMA_REDEEMER_KEK (what `qunma up` and compose call it), or
     QUNMA_KEK in the redeemer's own environment."""
     return env.get("QUNMA_REDEEMER_KEK") or env.get("QUNMA_KEK") or None
+
+
+def redeemer_kek(env: Mapping[str, str]) -> Kek | None:
+    """The redeemer's KEK, to open person keys: QUNMA_REDEEMER_KEK (what `qunma up` and
+    compose call it), or QUNMA_KEK in the redeemer's own environment."""
+    text = redeemer_kek_text(env)
+    return Kek.from_text(text) if text else None

@@ -24,6 +24,7 @@ from services.issuer.bus import Bus
 from services.issuer.context import BUS, CLOCK, FOLLOWER, POOL, RELAY, SETTINGS
 from services.issuer.counters import RedeemerCounters
 from services.issuer.handlers import Deps
+from services.issuer.reactions import AutoCreateGroups
 from services.issuer.schema import functions, migrations
 from services.issuer.signing_keys import SigningKeys
 from shared.clock import Clock, utcnow
@@ -40,8 +41,10 @@ from shared.http.logapi import register_log
 from shared.http.problems import problem_middleware
 from shared.http.proofapi import register_proofs
 from shared.http.ratelimit import RATE_LIMITER, RateLimiter
-from shared.store.follower import Follower, LogClient
+from shared.store.follower import Follower
+from shared.store.log_client import LogClient
 from shared.store.log_setup import ensure_log
+from shared.store.projection import Fanout
 from shared.store.relay import Checkpoints, Relay
 from shared.store.unit_of_work import Outbox
 
@@ -105,7 +108,12 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
                 pool,
                 settings.redeemer_log,
                 settings.kafka,
-                RedeemerCounters(settings.issuer_log, clock, readmodel.project, relay.wake),
+                Fanout(
+                    [
+                        RedeemerCounters(),
+                        AutoCreateGroups(settings.issuer_log, clock, readmodel.project, relay.wake),
+                    ]
+                ),
                 LogClient(settings.redeemer_url, log_token, session),
                 name="issuer",
             )

@@ -1,7 +1,8 @@
 """What integrators ask the issuer to do (imperative names; events answer in the past tense).
 
-Commands that carry many options hold the request body they were decoded from: those types
-are already validated field by field, and the handler checks what depends on the group.
+Commands that carry many options hold them as one input (inputs.py): validated field by
+field as they were decoded, and the request body of the same name; the handler checks what
+depends on the group.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from services.issuer.api.schemas import (
+from services.issuer.inputs import (
     CreateLiveCodeIn,
     IssueCodeIn,
     PatchCodeIn,

@@ -1,21 +1,18 @@
-"""What the issuer learns from the redeemer's log: live counters, and auto_create.
+"""What the issuer learns from the redeemer's log: live counters.
 
 Applied by the issuer's follower inside the transaction that also moves its tracking row,
 so each redeemer event counts once. Counters are summed over a batch and written once per
-table (a busy code gets one UPDATE a batch, not one a scan). Opening the next group of a
-full live code happens in that same transaction: the reaction is exactly once too.
+table (a busy code gets one UPDATE a batch, not one a scan). What the issuer does on
+hearing the redeemer (auto_create) is a reaction of its own (reactions.py).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from services.issuer.handlers.live_codes import open_next_group
-from shared.clock import Clock
 from shared.dbtypes import Conn
 from shared.events import Envelope, Event
 from shared.events.redeemer import (
@@ -25,8 +22,7 @@ from shared.events.redeemer import (
     ScanAccepted,
     ScanRejected,
 )
-from shared.store.eventstore import LogSpec
-from shared.store.unit_of_work import Projector, UnitOfWork
+from shared.rules.verification import verified
 
 
 @dataclass
@@ -38,13 +34,7 @@ class _Tally:
 
 
 class RedeemerCounters:
-    def __init__(
-        self, log: LogSpec, clock: Clock, projector: Projector, wake: Callable[[], None]
-    ) -> None:
-        self.log = log
-        self.clock = clock
-        self.projector = projector
-        self.wake = wake
+    def __init__(self) -> None:
         self.begin()
 
     def begin(self) -> None:
@@ -68,24 +58,16 @@ class RedeemerCounters:
                 self._codes[event.code_id].rejected += 1
             if event.live_code_id:
                 self._live[event.live_code_id].rejected += 1
-                if event.reason == "group_full" and event.groups_seen:
-                    await self._open_next_group(conn, event.live_code_id, event.groups_seen)
         elif isinstance(event, MemberJoined):
             self._groups[event.group_id][0] += 1
-            self._groups[event.group_id][1] += event.verification != "none"
+            self._groups[event.group_id][1] += verified(event.verification)
             if event.code_id:
                 self._codes[event.code_id].joins += 1
             if event.live_code_id:
                 self._live[event.live_code_id].joins += 1
         elif isinstance(event, MemberLeft):
             self._groups[event.group_id][0] -= 1
-            self._groups[event.group_id][1] -= event.verification != "none"
-
-    async def _open_next_group(self, conn: Conn, live_code_id: uuid.UUID, seen: int) -> None:
-        uow = UnitOfWork(conn, self.clock(), self.log, self.projector)
-        if await open_next_group(uow, live_code_id, seen):
-            await uow.flush()
-            self.wake()
+            self._groups[event.group_id][1] -= verified(event.verification)
 
     async def flush(self, conn: Conn) -> None:
         if self._codes:

@@ -10,6 +10,7 @@ import msgspec
 
 from shared.dbtypes import Conn
 from shared.events.issuer import (
+    AMENDABLE,
     ApiKeyCreated,
     ApiKeyRevoked,
     CodeAmended,
@@ -148,11 +149,8 @@ async def _code_superseded(conn: Conn, e: CodeSuperseded, p: Pending, at: dateti
     )
 
 
-_AMENDABLE_COLUMNS = {"expires_at", "max_scans", "daily_scan_limit", "fallback_url", "channel"}
-
-
 async def _code_amended(conn: Conn, e: CodeAmended, p: Pending, at: datetime) -> None:
-    columns = [c for c in e.changed if c in _AMENDABLE_COLUMNS]
+    columns = [c for c in e.changed if c in AMENDABLE]
     sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=3))
     await conn.execute(
         f"UPDATE codes SET version = $2{', ' + sets if sets else ''} WHERE code_id = $1",

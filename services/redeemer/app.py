@@ -12,14 +12,28 @@ from aiohttp import web
 
 from services.redeemer.api import landing, members, people, scans, stats  # noqa: F401
 from services.redeemer.api.registry import api
-from services.redeemer.code_signatures import CodeSignatures
+from services.redeemer.application.joins import Joiner
+from services.redeemer.application.live import LiveScans
+from services.redeemer.application.lockout import Lockout
+from services.redeemer.application.outcomes import Outcomes
+from services.redeemer.application.people import People
+from services.redeemer.application.propagation import Projected
+from services.redeemer.application.requests import JoinRequests
+from services.redeemer.application.scanner import Scanner
+from services.redeemer.application.signatures import CodeSignatures
+from services.redeemer.application.tokens import Tokens
+from services.redeemer.background.retention import Retention, RetentionPolicy
+from services.redeemer.background.sweeper import Sweeper
 from services.redeemer.context import (
     ADMISSION,
     CLOCK,
     COOKIES,
     FOLLOWER,
     JOINER,
+    OUTBOX,
+    PEOPLE,
     POOL,
+    PROJECTED,
     RELAY,
     REQUESTS,
     RETENTION,
@@ -29,16 +43,9 @@ from services.redeemer.context import (
     TRUSTED,
     USERS,
 )
-from services.redeemer.erasure import Retention, RetentionPolicy
-from services.redeemer.join_requests import JoinRequests
-from services.redeemer.joins import Joiner
-from services.redeemer.landing import Cookies
-from services.redeemer.lockout import Lockout
-from services.redeemer.people import People
-from services.redeemer.projection import IssuerProjection
-from services.redeemer.scans import Scanner
+from services.redeemer.projections.issuer import IssuerProjection
 from services.redeemer.schema import functions, migrations
-from services.redeemer.sweeper import Sweeper
+from services.redeemer.web.visitors import Cookies
 from shared.clock import Clock, utcnow
 from shared.config import Settings, require
 from shared.crypto.kek import Kek
@@ -56,7 +63,8 @@ from shared.http.logapi import register_log
 from shared.http.problems import problem_middleware
 from shared.http.proofapi import register_proofs
 from shared.http.ratelimit import RATE_LIMITER, RateLimiter
-from shared.store.follower import Follower, LogClient
+from shared.store.follower import Follower
+from shared.store.log_client import LogClient
 from shared.store.log_setup import ensure_log
 from shared.store.relay import Checkpoints, Relay
 from shared.store.unit_of_work import Outbox
@@ -151,17 +159,31 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             app[FOLLOWER] = follower
             outbox = Outbox(pool, settings.redeemer_log, clock=clock, on_commit=relay.wake)
             persons = People(kek, clock)
-            app[SCANNER] = Scanner(
+            projected = Projected(pool)
+            outcomes = Outcomes(outbox, persons)
+            tokens = Tokens(outbox, token_ttl=settings.join_token_ttl, clock=clock)
+            requests = JoinRequests(outbox, persons, clock)
+            app[OUTBOX], app[PEOPLE], app[PROJECTED], app[REQUESTS] = (
                 outbox,
-                people=persons,
+                persons,
+                projected,
+                requests,
+            )
+            app[SCANNER] = Scanner(
                 signatures=CodeSignatures(pool, follower),
+                projected=projected,
+                people=persons,
+                outcomes=outcomes,
+                tokens=tokens,
+                requests=requests,
+                live=LiveScans(
+                    projected=projected, people=persons, outcomes=outcomes, tokens=tokens
+                ),
                 lockout=Lockout(users),
                 invite_secret=settings.invite_secret,
-                token_ttl=settings.join_token_ttl,
                 clock=clock,
             )
             app[JOINER] = Joiner(outbox, persons)
-            app[REQUESTS] = JoinRequests(outbox, persons)
             app[RETENTION] = Retention(
                 outbox,
                 RetentionPolicy(settings.retention_personal_days, settings.retention_days),

@@ -6,12 +6,14 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from services.redeemer.erasure import Retention
-from services.redeemer.join_requests import JoinRequests
-from services.redeemer.joins import Joiner
-from services.redeemer.landing import Cookies
-from services.redeemer.scans import Scanner
-from services.redeemer.sweeper import Sweeper
+from services.redeemer.application.joins import Joiner
+from services.redeemer.application.people import People
+from services.redeemer.application.propagation import Projected
+from services.redeemer.application.requests import JoinRequests
+from services.redeemer.application.scanner import Scanner
+from services.redeemer.background.retention import Retention
+from services.redeemer.background.sweeper import Sweeper
+from services.redeemer.web.visitors import Cookies
 from shared.clock import Clock
 from shared.config import Settings
 from shared.crypto.user_index import UserIndex
@@ -20,9 +22,13 @@ from shared.http.admission import FairGate
 from shared.http.clientip import Network
 from shared.store.follower import Follower
 from shared.store.relay import Relay
+from shared.store.unit_of_work import Outbox
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", RequestPool)
+OUTBOX = web.AppKey("outbox", Outbox)
+PEOPLE = web.AppKey("people", People)
+PROJECTED = web.AppKey("projected", Projected)
 SCANNER = web.AppKey("scanner", Scanner)
 ADMISSION = web.AppKey("admission", FairGate)
 USERS = web.AppKey("user_index", UserIndex)

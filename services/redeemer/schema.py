@@ -10,4 +10,4 @@ def migrations() -> list[migrate.Migration]:
 
 
 def functions() -> list[migrate.Function]:
-    return migrate.store_functions()
+    return migrate.store_functions() + migrate.load_functions("services.redeemer.sql")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.audit.verify import (
+from shared.audit.findings import (
     FORGED,
     CheckpointClaim,
     Finding,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import msgspec
 
+from shared.audit.findings import signature_ok
 from shared.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
-from shared.audit.verify import signature_ok
 from shared.chain import link
 from shared.events.envelope import decode_envelope
 from shared.events.log import CheckpointSealed, checkpoint_message

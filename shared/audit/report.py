@@ -20,8 +20,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import msgspec
-
+from shared.audit.report_doc import (
+    Action,
+    Bucket,
+    ChannelJoins,
+    CodeSummary,
+    JoinRow,
+    ReportDoc,
+    ValidAt,
+)
 from shared.events import Envelope, Event
 from shared.events.issuer import (
     CodeAmended,
@@ -43,6 +50,7 @@ from shared.events.redeemer import (
     ScanFoundMember,
     ScanRejected,
 )
+from shared.rules import code_status
 
 ERASED, SEALED = "[erased]", "[sealed]"
 Reveal = Callable[[Sealed, str], str | None]
@@ -54,78 +62,6 @@ class Filters:
     group: uuid.UUID | None = None
     code: uuid.UUID | None = None
     as_of: datetime | None = None
-
-
-class Action(msgspec.Struct):
-    at: datetime
-    action: str  # issued, amended, revoked, superseded, live code configured, live code revoked
-    subject: str  # the code's or live code's id
-    group_id: uuid.UUID | None
-    by: str | None  # the event's actor
-    detail: str
-
-
-class CodeSummary(msgspec.Struct):
-    code_id: uuid.UUID
-    group_id: uuid.UUID
-    group_name: str | None
-    channel: str | None
-    issued_at: datetime
-    issued_by: str | None
-    status: str  # as of the report's instant
-    ended_at: datetime | None
-    ended_by: str | None
-    reason: str | None
-    scans: dict[str, int]  # accepted, member, requested, and each rejection reason
-    joins: int
-
-
-class JoinRow(msgspec.Struct):
-    group_id: uuid.UUID
-    group_name: str | None
-    person: str
-    user: str
-    code_id: uuid.UUID | None
-    live_code_id: uuid.UUID | None
-    channel: str | None
-    verification: str
-    joined_at: datetime
-    left_at: datetime | None
-    by: str | None
-
-
-class ChannelJoins(msgspec.Struct):
-    code_id: uuid.UUID | None
-    channel: str | None
-    joins: int
-
-
-class Bucket(msgspec.Struct):
-    start: datetime
-    scans: int
-    joins: int
-    rejected: int
-
-
-class ValidAt(msgspec.Struct):
-    instant: datetime
-    codes: list[uuid.UUID]
-
-
-class ReportDoc(msgspec.Struct):
-    as_of: datetime
-    filters: dict[str, str]
-    keys: str  # "readable", "unavailable"
-    history: list[Action]
-    codes: list[CodeSummary]
-    scans_by_reason: dict[str, int]
-    joins_by_code_and_channel: list[ChannelJoins]
-    valid_at: ValidAt
-    joins: list[JoinRow]
-    timeline_unit: str  # "hour" or "day"
-    timeline: list[Bucket]
-    people_erased: int
-    retention: list[dict[str, Any]]
 
 
 @dataclass
@@ -147,14 +83,15 @@ class _Code:
         return max((e for e in self.expiry if e[0] <= at), key=lambda e: e[0])[1]
 
     def status_at(self, at: datetime) -> str:
-        if self.ended is not None and self.ended[1] <= at:
-            return self.ended[0]
-        expiry = self.expiry_at(at)
-        if expiry is not None and expiry <= at:
-            return "expired"
-        if self.not_before is not None and self.not_before > at:
-            return "not yet active"
-        return "active"
+        ended = self.ended[0] if self.ended is not None and self.ended[1] <= at else None
+        found = code_status.status(
+            revoked=ended == "revoked",
+            superseded=ended == "superseded",
+            not_before=self.not_before,
+            expires_at=self.expiry_at(at),
+            now=at,
+        )
+        return "not yet active" if found == "scheduled" else found
 
 
 class ReportBuilder:

@@ -7,7 +7,7 @@ import html
 from collections.abc import Sequence
 from datetime import datetime
 
-from shared.audit.report import Bucket, ReportDoc
+from shared.audit.report_doc import Bucket, ReportDoc
 
 
 def _t(at: datetime | None) -> str:

@@ -24,9 +24,10 @@ from typing import Any
 import msgspec
 
 from shared.audit import fastfetch, memory
+from shared.audit.findings import CheckpointClaim, Finding, KeyClaim
 from shared.audit.keys import Pins, Trust, pinned_check
 from shared.audit.sources import audit_consumer, file_records, read_header, read_partitions
-from shared.audit.verify import CheckpointClaim, Finding, KeyClaim, PartitionCheck
+from shared.audit.verify import PartitionCheck
 from shared.kafka import KafkaSettings
 
 Part = tuple[str, int]  # (log, partition); a log's name is its topic's

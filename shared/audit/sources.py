@@ -18,7 +18,7 @@ from pathlib import Path
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from shared.audit.verify import Item
+from shared.audit.findings import Item
 from shared.kafka import KafkaSettings
 
 EXPORT_FORMAT = 1

@@ -26,157 +26,40 @@ JWKS), else handed back as claims for `keys.Trust` to check once every key is re
 
 from __future__ import annotations
 
-import hashlib
-from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import msgspec
 
-from shared.chain import GENESIS
-from shared.crypto.signing import unb64url
-from shared.events.log import CheckpointSealed, LogKeyAdded, checkpoint_message
-
-EDITED, DROPPED, REORDERED = "edited", "dropped", "reordered"
-DUPLICATED, FORGED, TRUNCATED = "duplicated", "forged checkpoint", "truncated"
-KINDS = (EDITED, DROPPED, REORDERED, DUPLICATED, FORGED, TRUNCATED)
-
-WINDOW = 4096  # recent hashes kept, to recognise an exact duplicate
-LOOKAHEAD = 10_000  # records searched for a missing position before calling it dropped
-
-
-class Finding(msgspec.Struct, frozen=True):
-    log: str
-    partition: int
-    position: int
-    kind: str
-    detail: str
-    where: str | None = None  # "offset 17" in a topic, "line 18" in an export
-
-
-@dataclass(frozen=True)
-class CheckpointClaim:
-    """A checkpoint whose signature is still to be checked."""
-
-    log: str
-    partition: int
-    position: int
-    key_id: str
-    signature: str
-    message: bytes
-
-
-@dataclass(frozen=True)
-class KeyClaim:
-    log: str
-    partition: int
-    position: int
-    stream_id: str
-    key: LogKeyAdded
-
-
-# Verifies (key_id, signature, message) for a log; None when its keys are not known yet.
-SignatureCheck = Callable[[str, str, bytes], bool]
-
-
-class _Light(msgspec.Struct):
-    """The envelope fields read from every record; `data` is skipped unparsed."""
-
-    log: str
-    partition: int
-    position: int
-    prev_hash: str
-    type: str
-    occurred_at: str
-
-
-class _CheckpointBody(msgspec.Struct):
-    data: CheckpointSealed
-
-
-class _KeyBody(msgspec.Struct):
-    stream_id: str
-    data: LogKeyAdded
-
-
-_light = msgspec.json.Decoder(_Light)
-_SPECIAL = frozenset({"CheckpointSealed", "LogKeyAdded"})
-_checkpoint_body = msgspec.json.Decoder(_CheckpointBody)
-_key_body = msgspec.json.Decoder(_KeyBody)
-_LEAF, _NODE = hashlib.sha256(b"\x00"), hashlib.sha256(b"\x01")
-_sha256 = hashlib.sha256
-
-# A record as a source hands it over: its bytes, where it was found (a Kafka offset or an
-# export's line number), and the hash sent with it, if any.
-Item = tuple[bytes, int, bytes | None]
-
-
-def _root(stack: list[bytes]) -> bytes:
-    if not stack:
-        return hashlib.sha256(b"").digest()
-    acc = stack[-1]
-    for node in reversed(stack[:-1]):
-        h = _NODE.copy()
-        h.update(node)
-        h.update(acc)
-        acc = h.digest()
-    return acc
+from shared.audit.findings import (
+    DUPLICATED,
+    EDITED,
+    FORGED,
+    REORDERED,
+    CheckpointClaim,
+    Item,
+    KeyClaim,
+    forged_detail,
+)
+from shared.audit.light import (
+    LEAF,
+    NODE,
+    SPECIAL,
+    Light,
+    checkpoint_body,
+    key_body,
+    light,
+    own_hash,
+    sha256,
+    tree_root,
+)
+from shared.audit.partition import LOOKAHEAD, PartitionState
+from shared.events.log import checkpoint_message
 
 
 @dataclass
-class PartitionCheck:
-    log: str
-    partition: int
-    tolerate_duplicates: bool = False
-    check_signature: SignatureCheck | None = None
-    where_kind: str = "offset"  # what `where` numbers: "offset" or "line"
-
-    position: int = 0
-    head: bytes = GENESIS
-    events: int = 0  # records read, duplicates included
-    duplicates_tolerated: int = 0
-    checkpoints: int = 0
-    last_checkpoint: int = 0  # its position
-    last_tree_root: str | None = None
-    uncovered_since: str | None = None  # occurred_at of the first event after it
-    finding: Finding | None = None
-    claims: list[CheckpointClaim] = field(default_factory=list)
-    keys: list[KeyClaim] = field(default_factory=list)
-    _stack: list[bytes] = field(default_factory=list)
-    _recent: deque[bytes] = field(default_factory=lambda: deque(maxlen=WINDOW))
-    _missing: int | None = None  # a position not found where it belonged
-    _missing_since: int = 0
-    _missing_where: int | None = None
-    _replay_until: int | None = None  # re-delivery being checked, through this position
-    _replay_next: int = 0
-    _replay_from: int = 0
-    # Records seen while a position was missing: position -> (own hash, where), checked
-    # against the records at their places once the missing one came.
-    _seen_early: dict[int, tuple[bytes | None, int]] = field(default_factory=dict)
-    _early: dict[int, tuple[bytes | None, int]] = field(default_factory=dict)
-    _early_span: tuple[int, int, int | None] = (0, 0, None)
-    _early_missing: tuple[int, int] = (0, 0)  # the position that was missing, where it came
-
-    @property
-    def done(self) -> bool:
-        return self.finding is not None
-
-    def _stop(self, position: int, kind: str, detail: str, where: int | None) -> None:
-        self.finding = Finding(
-            self.log,
-            self.partition,
-            position,
-            kind,
-            detail,
-            None if where is None else f"{self.where_kind} {where}",
-        )
-
-    def _hash_at(self, position: int) -> bytes | None:
-        back = self.position - position
-        if 0 <= back < len(self._recent):
-            return self._recent[-1 - back]
-        return None
+class PartitionCheck(PartitionState):
+    """Fed the partition's records in log order; stops at the first finding."""
 
     def feed(self, items: Iterable[Item]) -> None:
         """Check records in log order; stops at the first finding.
@@ -188,7 +71,7 @@ class PartitionCheck:
             return
         log, partition = self.log, self.partition
         push, pop, recent_append = self._stack.append, self._stack.pop, self._recent.append
-        decode, sha256, leaf, node = _light.decode, _sha256, _LEAF.copy, _NODE.copy
+        decode, digest_of, leaf, node = light.decode, sha256, LEAF.copy, NODE.copy
         expected, head = self.position + 1, self.head
         head_hex, uncovered = head.hex(), self.uncovered_since
         usual = self._missing is None and self._replay_until is None and not self._early
@@ -204,11 +87,11 @@ class PartitionCheck:
                     if (
                         env.position == expected
                         and env.prev_hash == head_hex
-                        and env.type not in _SPECIAL
+                        and env.type not in SPECIAL
                         and env.log == log
                         and env.partition == partition
                     ):
-                        digest = sha256(head + body).digest()
+                        digest = digest_of(head + body).digest()
                         if claimed is None or digest == claimed:
                             h = leaf()
                             h.update(digest)
@@ -249,7 +132,7 @@ class PartitionCheck:
             self._look_for_missing(body, where, claimed)
             return
         try:
-            env = _light.decode(body)
+            env = light.decode(body)
         except msgspec.DecodeError as exc:
             self._stop(self.position + 1, EDITED, f"the record is not an envelope: {exc}", where)
             return
@@ -279,7 +162,7 @@ class PartitionCheck:
             return
         head = self.head
         if env.prev_hash != head.hex():
-            if claimed is not None and _own_hash(env, body) != claimed:
+            if claimed is not None and own_hash(env, body) != claimed:
                 self._stop(position, EDITED, "its bytes do not match its hash", where)
             else:
                 self._stop(
@@ -289,7 +172,7 @@ class PartitionCheck:
                     where,
                 )
             return
-        digest = _sha256(head + body).digest()
+        digest = sha256(head + body).digest()
         if claimed is not None and digest != claimed:
             self._stop(position, EDITED, "its bytes do not match its hash", where)
             return
@@ -323,20 +206,20 @@ class PartitionCheck:
             if self.finding is not None:
                 return
         elif env.type == "LogKeyAdded":
-            announced = _key_body.decode(body)
+            announced = key_body.decode(body)
             self.keys.append(
                 KeyClaim(log, partition, position, announced.stream_id, announced.data)
             )
         if self.uncovered_since is None and env.type != "CheckpointSealed":
             self.uncovered_since = env.occurred_at
         # The leaf, and every perfect subtree it completes.
-        h = _LEAF.copy()
+        h = LEAF.copy()
         h.update(digest)
         stack.append(h.digest())
         k = position
         while not k & 1:
             right = stack.pop()
-            h = _NODE.copy()
+            h = NODE.copy()
             h.update(stack.pop())
             h.update(right)
             stack.append(h.digest())
@@ -345,14 +228,14 @@ class PartitionCheck:
         self.position = position
         self.head = digest
 
-    def _checkpoint(self, env: _Light, body: bytes, where: int) -> None:
-        cp = _checkpoint_body.decode(body).data
+    def _checkpoint(self, env: Light, body: bytes, where: int) -> None:
+        cp = checkpoint_body.decode(body).data
         position = env.position
         since = self.last_checkpoint + 1
         if (
             cp.tree_size != position - 1
             or cp.chain_head != self.head.hex()
-            or cp.tree_root != _root(self._stack).hex()
+            or cp.tree_root != tree_root(self._stack).hex()
         ):
             self._stop(
                 position,
@@ -380,9 +263,9 @@ class PartitionCheck:
         self.last_tree_root = cp.tree_root
         self.uncovered_since = None
 
-    def _out_of_line(self, env: _Light, body: bytes, where: int, claimed: bytes | None) -> None:
+    def _out_of_line(self, env: Light, body: bytes, where: int, claimed: bytes | None) -> None:
         position, expected = env.position, self.position + 1
-        own = _own_hash(env, body)
+        own = own_hash(env, body)
         if claimed is not None and own != claimed:
             self._stop(min(position, expected), EDITED, "its bytes do not match its hash", where)
             return
@@ -443,7 +326,7 @@ class PartitionCheck:
     def _look_for_missing(self, body: bytes, where: int, claimed: bytes | None = None) -> None:
         assert self._missing is not None
         try:
-            env = _light.decode(body)
+            env = light.decode(body)
         except msgspec.DecodeError:
             env = None
         position = env.position if env is not None else -1
@@ -468,93 +351,7 @@ class PartitionCheck:
             )
             return
         if env is not None and len(self._seen_early) < LOOKAHEAD:
-            self._seen_early.setdefault(position, (_own_hash(env, body), where))
+            self._seen_early.setdefault(position, (own_hash(env, body), where))
         self._missing_since += 1
         if self._missing_since > LOOKAHEAD:
             self._dropped()
-
-    def _dropped(self) -> None:
-        assert self._missing is not None
-        self._stop(
-            self._missing,
-            DROPPED,
-            f"position {self._missing} is missing: the next record is a later position",
-            self._missing_where,
-        )
-
-    def finish(
-        self,
-        now: datetime,
-        checkpoint_seconds: float,
-        grace: float,
-        producer_position: int | None = None,
-    ) -> None:
-        """The end of the partition: what was searched for is not coming, and the tail
-        must be covered by a checkpoint unless it is younger than the relay's period."""
-        if self.finding is not None:
-            return
-        if self._missing is not None:
-            self._dropped()
-            return
-        if self._replay_until is not None:
-            self._stop(
-                self._replay_from,
-                DUPLICATED,
-                f"position {self._replay_from} comes again, but the log ends before a "
-                f"re-delivery could reach its head ({self._replay_until})",
-                None,
-            )
-            return
-        if self._early:
-            # Not a republish after all: the missing position was moved later.
-            missing, found = self._early_missing
-            self._stop(
-                missing,
-                REORDERED,
-                f"position {missing} comes later in the log, at {self.where_kind} {found}",
-                self._early_span[2],
-            )
-            return
-        if producer_position is not None and producer_position > self.position:
-            self._stop(
-                self.position + 1,
-                TRUNCATED,
-                f"the producer has published up to position {producer_position}; the log "
-                f"ends at {self.position}",
-                None,
-            )
-            return
-        if self.uncovered_since is not None:
-            first = datetime.fromisoformat(self.uncovered_since.replace("Z", "+00:00"))
-            age = (now - first).total_seconds()
-            if age > checkpoint_seconds + grace:
-                self._stop(
-                    self.position + 1,
-                    TRUNCATED,
-                    f"positions {self.last_checkpoint + 1}–{self.position} have waited "
-                    f"{age:.0f} s for a checkpoint that comes within {checkpoint_seconds:g} s: "
-                    "the log ends early",
-                    None,
-                )
-
-
-def _own_hash(env: _Light, body: bytes) -> bytes | None:
-    """The hash of a record over the prev_hash it carries (None if that is not hex)."""
-    try:
-        return _sha256(bytes.fromhex(env.prev_hash) + body).digest()
-    except ValueError:
-        return None
-
-
-def forged_detail(key_id: str) -> str:
-    return f"its signature does not verify with a log key this log trusts (key {key_id})"
-
-
-def signature_ok(public_b64: str, signature: str, message: bytes) -> bool:
-    from shared.crypto.signing import verify
-
-    try:
-        raw = unb64url(signature)
-    except ValueError:
-        return False
-    return verify(public_b64, raw, message)

@@ -72,14 +72,3 @@ def verify(public_b64: str, signature: bytes, message: bytes) -> bool:
     except (InvalidSignature, ValueError):
         return False
     return True
-
-
-def jwk(key_id: str, public_b64: str) -> dict[str, str]:
-    return {
-        "kty": "OKP",
-        "crv": "Ed25519",
-        "x": public_b64,
-        "kid": key_id,
-        "use": "sig",
-        "alg": "EdDSA",
-    }

@@ -129,6 +129,10 @@ class CodeSuperseded(Event, frozen=True):
     by_code_id: uuid.UUID
 
 
+# What a code's amendment can change: the fields of CodeAmended after `changed`.
+AMENDABLE = ("expires_at", "max_scans", "daily_scan_limit", "fallback_url", "channel")
+
+
 @event_type
 class CodeAmended(Event, frozen=True):
     """Fields named in `changed` now have the values given here (the others are unchanged)."""

@@ -24,7 +24,3 @@ def legacy_person(user_id: str) -> str:
     """The pseudonym given to a user whose events were logged before pseudonyms existed;
     the redeemer's migration 0004 computes the same in SQL."""
     return "legacy-" + hashlib.sha256(user_id.encode()).hexdigest()[:32]
-
-
-def in_clear(value: str | None) -> Sealed | None:
-    return None if value is None else Sealed("", value)

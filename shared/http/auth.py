@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -13,6 +11,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiohttp import web
 
+from shared.crypto.api_keys import hash_key
 from shared.http.problems import Handler, Problem
 from shared.http.ratelimit import Rate
 from shared.store.actor import acting_as
@@ -77,15 +76,6 @@ class CachedKeys:
                 self._known.clear()
             self._known[key_hash] = (now, found)
         return found
-
-
-def new_api_key() -> str:
-    return "qk_" + secrets.token_urlsafe(32)
-
-
-def hash_key(token: str) -> str:
-    # Keys are 256-bit random: a plain SHA-256 is as strong as a slow hash here, and fast.
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def principal(request: web.Request) -> Principal:

@@ -14,8 +14,16 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from shared.rules.subjects import IPAddress, Network
+
+__all__ = [
+    "IPAddress",
+    "Network",
+    "client_address",
+    "client_ip",
+    "from_trusted_proxy",
+    "parse_networks",
+]
 
 
 def parse_networks(text: str) -> list[Network]:

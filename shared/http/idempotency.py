@@ -14,7 +14,7 @@ What is stored gives nothing away: the answer is bound to the API key that made 
 (another key gets 422), sealed (AES-256-GCM) under a key derived from the caller's own
 credential, which qunma never stores (it keeps only its SHA-256), and fingerprinted with an
 HMAC under that key. The users an answer names are kept only as `UserIndex` values, so
-erasure can delete the answers about a person (services/redeemer/erasure.py).
+erasure can delete the answers about a person (services/redeemer/application/erasure.py).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from shared.db import RequestPool
 from shared.dbtypes import Conn
 from shared.http.auth import Principal
 from shared.http.problems import Problem
+from shared.refusals import Refusal
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,8 @@ class Idempotency:
             return await handler()
         except Problem as problem:
             return problem.response()
+        except Refusal as refusal:
+            return Problem.of(refusal).response()
 
     def _replay(
         self,

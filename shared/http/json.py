@@ -45,16 +45,3 @@ def decode_json(raw: bytes, type_: type[T]) -> T:
         raise Problem("invalid_request", str(exc)) from exc
     except msgspec.DecodeError as exc:
         raise Problem("malformed_json", str(exc)) from exc
-
-
-def query_int(request: web.Request, name: str, default: int, *, lo: int, hi: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Problem("invalid_request", f"query parameter {name} must be an integer") from None
-    if not lo <= value <= hi:
-        raise Problem("invalid_request", f"query parameter {name} must be between {lo} and {hi}")
-    return value

@@ -7,8 +7,8 @@ import uuid
 import msgspec
 from aiohttp import web
 
+from shared.fields import UserId
 from shared.http.problems import Problem
-from shared.http.types import UserId
 
 
 def path_uuid(request: web.Request, name: str, what: str) -> uuid.UUID:

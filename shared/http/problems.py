@@ -19,72 +19,72 @@ from aiohttp import web
 
 from shared.db import unavailable
 from shared.http.testhooks import crash_after_commit
+from shared.refusals import WORDS, Reason, Refusal
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
-# code -> (HTTP status, title, message_zh). One table, so the docs and the code agree.
-CATALOGUE: dict[str, tuple[int, str, str]] = {
-    # request shape and authentication
+# What only the HTTP layer refuses: request shape, authentication, the service's state.
+# code -> (HTTP status, title, message_zh)
+_HTTP: dict[str, tuple[int, str, str]] = {
     "malformed_json": (400, "Malformed JSON", "请求内容不是有效的 JSON"),
-    "invalid_request": (422, "Invalid request", "请求参数不正确"),
     "unsupported_media_type": (415, "Unsupported media type", "请求内容类型不受支持"),
     "payload_too_large": (413, "Payload too large", "请求内容过大"),
     "unauthorized": (401, "Unauthorized", "缺少或无效的 API 密钥"),
     "forbidden": (403, "Forbidden", "该 API 密钥无权执行此操作"),
-    "not_found": (404, "Not found", "资源不存在"),
     "method_not_allowed": (405, "Method not allowed", "不支持该请求方法"),
-    "conflict": (409, "Conflict", "请求与当前状态冲突，请重试"),
     "internal_error": (500, "Internal error", "服务内部错误"),
     "not_ready": (503, "Not ready", "服务尚未就绪"),
     "busy": (503, "Busy", "服务繁忙，请稍后重试"),
     "idempotency_key_reused": (422, "Idempotency key reused", "该幂等键已用于另一个请求"),
     "idempotency_in_progress": (409, "Request in progress", "相同的请求正在处理中，请稍后重试"),
-    # issuing
-    "outside_profile": (422, "Outside the profile's bounds", "超出该群类型允许的范围"),
-    "verified_members_required": (
-        409,
-        "Verified members required",
-        "该群人数超过100人，需先有3名成员通过验证方式入群",
-    ),
-    "code_not_changeable": (409, "Code cannot be changed", "该二维码已失效，无法修改"),
-    # codes and scans, in the order the redeemer checks them
-    "invalid_code": (400, "Invalid code", "无效的二维码"),
-    "code_not_propagated": (409, "Code not known yet", "二维码刚刚生成，请稍后重试"),
-    "code_not_active": (409, "Code not active yet", "该二维码尚未生效"),
-    "code_expired": (410, "Code expired", "该二维码已失效"),
-    "code_revoked": (410, "Code revoked", "该二维码已被停用"),
-    "code_superseded": (410, "Code superseded", "该二维码已更新，请扫描最新的二维码"),
-    "qr_join_disabled": (403, "Joining by QR code is disabled", "该群已关闭扫码入群"),
-    "ip_not_allowed": (403, "Network not allowed", "当前网络不允许加入该群"),
-    "location_required": (400, "Location required", "请允许获取位置信息后再试"),
-    "outside_geofence": (403, "Outside the area", "您不在允许加入该群的区域内"),
-    "device_not_allowed": (403, "Device not allowed", "当前设备不能使用该二维码"),
-    "verification_required": (400, "Verification required", "请填写验证信息"),
-    "verification_failed": (403, "Verification failed", "验证信息不正确"),
-    "verification_unavailable": (
-        403,
-        "Verification not available here",
-        "该二维码需在应用内完成验证",
-    ),
-    "too_many_attempts": (429, "Too many attempts", "尝试次数过多，请10分钟后再试"),
-    "scan_limit_reached": (429, "Scan limit reached", "该二维码扫码次数已达上限"),
-    "daily_limit_reached": (429, "Daily limit reached", "该二维码今日扫码次数已达上限，请明天再试"),
-    "group_full": (409, "Group full", "该群人数已满"),
     "rate_limited": (429, "Too many requests", "操作过于频繁，请稍后再试"),
-    "join_request_decided": (409, "Join request already decided", "该入群申请已处理"),
-    # the log's proofs
     "not_checkpointed": (
         409,
         "Not covered by a checkpoint yet",
         "该事件尚未被签名检查点覆盖，请稍后重试",
     ),
-    # join tokens
-    "invalid_token": (400, "Invalid join token", "无效的入群凭证"),
-    "token_used": (409, "Join token used", "该入群凭证已被使用"),
-    "token_expired": (410, "Join token expired", "入群凭证已过期，请重新扫码"),
-    "token_mismatch": (403, "Join token belongs to another user", "该入群凭证不属于当前用户"),
+}
+
+# The HTTP status of each domain refusal (shared/refusals.py).
+STATUS: dict[Reason, int] = {
+    Reason.NOT_FOUND: 404,
+    Reason.INVALID_REQUEST: 422,
+    Reason.CONFLICT: 409,
+    Reason.OUTSIDE_PROFILE: 422,
+    Reason.VERIFIED_MEMBERS_REQUIRED: 409,
+    Reason.CODE_NOT_CHANGEABLE: 409,
+    Reason.INVALID_CODE: 400,
+    Reason.CODE_NOT_PROPAGATED: 409,
+    Reason.CODE_NOT_ACTIVE: 409,
+    Reason.CODE_EXPIRED: 410,
+    Reason.CODE_REVOKED: 410,
+    Reason.CODE_SUPERSEDED: 410,
+    Reason.QR_JOIN_DISABLED: 403,
+    Reason.IP_NOT_ALLOWED: 403,
+    Reason.LOCATION_REQUIRED: 400,
+    Reason.OUTSIDE_GEOFENCE: 403,
+    Reason.DEVICE_NOT_ALLOWED: 403,
+    Reason.VERIFICATION_REQUIRED: 400,
+    Reason.VERIFICATION_UNAVAILABLE: 403,
+    Reason.VERIFICATION_FAILED: 403,
+    Reason.TOO_MANY_ATTEMPTS: 429,
+    Reason.SCAN_LIMIT_REACHED: 429,
+    Reason.DAILY_LIMIT_REACHED: 429,
+    Reason.GROUP_FULL: 409,
+    Reason.JOIN_REQUEST_DECIDED: 409,
+    Reason.INVALID_TOKEN: 400,
+    Reason.TOKEN_USED: 409,
+    Reason.TOKEN_EXPIRED: 410,
+    Reason.TOKEN_MISMATCH: 403,
+}
+
+# code -> (HTTP status, title, message_zh): one table, built from the two above, so the docs,
+# the OpenAPI document and the answers agree.
+CATALOGUE: dict[str, tuple[int, str, str]] = {
+    **_HTTP,
+    **{reason.value: (STATUS[reason], *WORDS[reason]) for reason in Reason},
 }
 
 
@@ -109,6 +109,12 @@ class Problem(Exception):
         self.headers = dict(headers or {})
         self.extra = {k: v for k, v in extra.items() if v is not None}
         super().__init__(f"{code}: {detail}")
+
+    @classmethod
+    def of(cls, refusal: Refusal) -> Problem:
+        """A domain refusal as the problem the client gets."""
+        headers = {} if refusal.retry_after is None else {"Retry-After": str(refusal.retry_after)}
+        return cls(refusal.reason.value, refusal.detail, headers=headers, **refusal.extra)
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -221,6 +227,8 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise
     except Problem as problem:
         return problem.response()
+    except Refusal as refusal:
+        return Problem.of(refusal).response()
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -17,7 +17,6 @@ Every answer of a limited route says where the caller stands (the IETF draft's
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import math
 import uuid
@@ -29,8 +28,8 @@ from aiohttp import web
 
 from shared.crypto.user_index import UserIndex
 from shared.db import RequestPool
-from shared.http.clientip import IPAddress
 from shared.http.problems import Problem
+from shared.rules.subjects import IPAddress, address_key, person_key
 
 log = logging.getLogger(__name__)
 
@@ -90,20 +89,6 @@ class Standing:
         }
 
 
-def user_bucket_key(users: UserIndex, tenant_id: uuid.UUID | None, user_id: str) -> str:
-    """A person's bucket: by their keyed index, never their id (erasure deletes it)."""
-    return f"user:{users.text(tenant_id, user_id)}"
-
-
-def address_key(ip: IPAddress) -> str:
-    """One bucket per IPv4 address, or per IPv6 /64 (what one subscriber is given)."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
-    return str(ip)
-
-
 class RateLimiter:
     def __init__(self, pool: RequestPool, limits: Limits, users: UserIndex) -> None:
         self.pool = pool
@@ -124,7 +109,7 @@ class RateLimiter:
     def user(self, tenant_id: uuid.UUID | None, user_id: str) -> list[Bucket]:
         if self.limits.per_user is None:
             return []
-        key = user_bucket_key(self.users, tenant_id, user_id)
+        key = person_key(self.users, tenant_id, user_id)
         return [Bucket("user", key, self.limits.per_user)]
 
     def address(self, ip: IPAddress | None) -> list[Bucket]:

@@ -17,6 +17,7 @@ import asyncpg
 
 from shared.dbtypes import Conn
 from shared.events import Event, decode_data, encode_data
+from shared.events.recorded import Recorded
 from shared.ids import uuid7
 from shared.store.actor import ACTOR
 
@@ -43,14 +44,6 @@ class Pending:
     stream_version: int
     tenant_id: uuid.UUID | None
     key: str
-
-
-@dataclass(frozen=True)
-class Recorded:
-    version: int
-    event: Event
-    tenant_id: uuid.UUID | None
-    occurred_at: datetime
 
 
 class ConcurrencyConflict(Exception):

@@ -28,7 +28,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -36,75 +36,19 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.chain import ChainBroken
-from shared.dbtypes import Conn
-from shared.events import Envelope, Event, UnknownEventType
-from shared.events.envelope import decode_envelope
 from shared.kafka import KafkaSettings, ensure_topics, reader
 from shared.store.eventstore import LogSpec
-from shared.store.origin import Item, LogKeys, item_of, settle
+from shared.store.log_client import LogClient, Page
+from shared.store.origin import Item, LogKeys, settle
+from shared.store.projection import Projection
+from shared.store.records import record_item
+from shared.store.tracking import Applied, apply_tracked
 
 log = logging.getLogger(__name__)
 
 PATIENCE = 1.0  # seconds a record waits for a signature before the log API decides
 MAX_WAITING = 20_000  # records held per partition waiting for a signature
 REMEMBERED = 4_096  # hashes of recently applied positions, to judge duplicates by
-
-
-class Projection(Protocol):
-    async def apply(self, conn: Conn, envelope: Envelope, event: Event) -> None:
-        """Change the projection for one event, inside the follower's transaction."""
-
-
-@runtime_checkable
-class BatchedProjection(Projection, Protocol):
-    """A projection that gathers its changes over a batch and writes them once: `begin` at
-    the start of each batch's transaction, `flush` before it commits (a rolled-back batch
-    begins again, so nothing gathered is applied twice)."""
-
-    def begin(self) -> None: ...
-
-    async def flush(self, conn: Conn) -> None: ...
-
-
-@dataclass
-class Applied:
-    position: int
-    want: int | None = None  # set for a gap: the position the next record carries
-
-
-class LogEntry(msgspec.Struct):
-    position: int
-    hash: str
-    event: msgspec.Raw
-
-
-class LogHead(msgspec.Struct):
-    position: int
-
-
-class LogPage(msgspec.Struct):
-    log: str
-    partition: int
-    head: LogHead
-    events: list[LogEntry]
-
-
-class JwkIn(msgspec.Struct):
-    kid: str
-    x: str
-    kty: str = ""
-    crv: str = ""
-    log: str | None = None
-
-
-class JwksIn(msgspec.Struct):
-    keys: list[JwkIn]
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Item]
-    head: int  # how far the producer has sealed this partition
 
 
 @dataclass
@@ -122,60 +66,6 @@ class PartitionState:
 class FollowerStats:
     partitions: dict[int, PartitionState] = field(default_factory=dict)
     applied: int = 0
-
-
-class LogClient:
-    """Reads the producing service's sealed events (`GET /v1/log`) and its log keys."""
-
-    def __init__(self, base_url: str, token: str, session: aiohttp.ClientSession) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.token = token
-        self.session = session
-
-    async def page(self, partition: int, after: int, limit: int = 500) -> Page:
-        async with self.session.get(
-            f"{self.base_url}/v1/log",
-            params={"partition": partition, "after": after, "limit": limit},
-            headers={"Authorization": f"Bearer {self.token}"},
-            timeout=aiohttp.ClientTimeout(total=15),
-        ) as resp:
-            resp.raise_for_status()
-            page = msgspec.json.decode(await resp.read(), type=LogPage)
-        items = []
-        for entry in page.events:
-            body = bytes(entry.event)
-            try:
-                envelope = decode_envelope(body)
-            except msgspec.DecodeError as exc:
-                raise ChainBroken(
-                    page.log,
-                    partition,
-                    entry.position,
-                    "the log API served bytes that do not decode",
-                ) from exc
-            item = item_of(envelope, body, None, {})
-            if item.digest.hex() != entry.hash or envelope.position != entry.position:
-                raise ChainBroken(
-                    page.log,
-                    partition,
-                    entry.position,
-                    "the log API's hash does not match its bytes",
-                )
-            items.append(item)
-        return Page(items, page.head.position)
-
-    async def log_keys(self, log_name: str) -> dict[str, str]:
-        """The producer's public keys for `log_name`, from its /.well-known/jwks.json."""
-        async with self.session.get(
-            f"{self.base_url}/.well-known/jwks.json", timeout=aiohttp.ClientTimeout(total=15)
-        ) as resp:
-            resp.raise_for_status()
-            jwks = msgspec.json.decode(await resp.read(), type=JwksIn)
-        return {
-            k.kid: k.x
-            for k in jwks.keys
-            if k.log == log_name and k.kty == "OKP" and k.crv == "Ed25519"
-        }
 
 
 class Follower:
@@ -313,7 +203,7 @@ class Follower:
     async def _consume(self, partition: int, messages: Sequence[Any]) -> None:
         waiting = self._waiting[partition]
         for message in messages:
-            item = self._decode(partition, message)
+            item = record_item(self.source.name, partition, message)
             if item is not None:
                 waiting.append(item)
         if waiting:
@@ -322,46 +212,6 @@ class Follower:
             # Nothing signed has come for a long run of records: let the log API decide.
             await self._without_signature(partition)
         await self._settle(partition)
-
-    def _decode(self, partition: int, message: Any) -> Item | None:
-        """A record as an Item, or None (logged) if it cannot be the producer's: it does
-        not decode, claims another partition, or its bytes do not give its hash header."""
-        value: bytes = message.value
-        offset: int = message.offset
-        headers: dict[str, bytes] = dict(message.headers or ())
-        try:
-            envelope = decode_envelope(value)
-        except msgspec.DecodeError:
-            log.error(
-                "%s[%d]: the record at offset %d does not decode; the log API will fill its place",
-                self.source.name,
-                partition,
-                offset,
-            )
-            return None
-        if envelope.log != self.source.name or envelope.partition != partition:
-            log.error(
-                "%s[%d]: the record at offset %d claims to be %s[%d]; ignored",
-                self.source.name,
-                partition,
-                offset,
-                envelope.log,
-                envelope.partition,
-            )
-            return None
-        item = item_of(envelope, value, offset, headers)
-        claimed = headers.get("hash")
-        if claimed is None or claimed != item.digest.hex().encode():
-            log.error(
-                "%s[%d]: position %d at offset %d does not match its hash (damaged on the way); "
-                "the log API will fill its place",
-                self.source.name,
-                partition,
-                envelope.position,
-                offset,
-            )
-            return None
-        return item
 
     async def _settle(self, partition: int) -> None:
         waiting = self._waiting[partition]
@@ -510,83 +360,14 @@ class Follower:
 
     async def _apply(self, partition: int, items: Sequence[Item]) -> Applied:
         """Apply authenticated items in one transaction, from the tracked head on."""
+        applied = await apply_tracked(
+            self.pool, self.source.name, partition, items, self.projection, self._unknown
+        )
         recent = self._recent[partition]
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "SELECT position, hash, kafka_offset FROM tracking "
-                "WHERE log = $1 AND partition = $2 FOR UPDATE",
-                self.source.name,
-                partition,
-            )
-            assert row is not None
-            position, head, offset = row["position"], bytes(row["hash"]), row["kafka_offset"]
-            batched = self.projection if isinstance(self.projection, BatchedProjection) else None
-            if batched is not None:
-                batched.begin()
-            applied = 0
-            want: int | None = None
-            for item in items:
-                envelope = item.envelope
-                if envelope.position <= position:
-                    if envelope.position == position and item.digest != head:
-                        raise ChainBroken(
-                            self.source.name,
-                            partition,
-                            position,
-                            "the producer vouches for another record than the one applied here",
-                        )
-                    continue
-                if envelope.position > position + 1:
-                    want = envelope.position
-                    break
-                if envelope.prev_hash != head.hex():
-                    raise ChainBroken(
-                        self.source.name,
-                        partition,
-                        envelope.position,
-                        "the producer's log does not link to the head this projection holds",
-                    )
-                try:
-                    event = envelope.event()
-                except msgspec.ValidationError as exc:
-                    # A known type whose data breaks its schema: a producer bug. Applying
-                    # around it would be wrong and skipping it forbidden: stop here.
-                    raise ChainBroken(
-                        self.source.name,
-                        partition,
-                        envelope.position,
-                        f"{envelope.type} does not match its schema: {exc}",
-                    ) from exc
-                except UnknownEventType as exc:
-                    if str(exc) not in self._unknown:
-                        self._unknown.add(str(exc))
-                        log.warning(
-                            "%s: event type %s is unknown to this build; tracked, not projected",
-                            self.source.name,
-                            exc,
-                        )
-                else:
-                    await self.projection.apply(conn, envelope, event)
-                position, head = envelope.position, item.digest
-                if item.offset is not None:
-                    offset = max(offset, item.offset)
-                applied += 1
-            if batched is not None and applied:
-                await batched.flush(conn)
-            if applied or offset != row["kafka_offset"]:
-                await conn.execute(
-                    "UPDATE tracking SET position = $3, hash = $4, kafka_offset = $5, "
-                    "updated_at = now() WHERE log = $1 AND partition = $2",
-                    self.source.name,
-                    partition,
-                    position,
-                    head,
-                    offset,
-                )
         for item in items:
-            if item.position <= position:
+            if item.position <= applied.position:
                 recent[item.position] = item.digest
         while len(recent) > REMEMBERED:
             recent.popitem(last=False)
-        self.stats.applied += applied
-        return Applied(position, want)
+        self.stats.applied += applied.count
+        return applied

@@ -4,6 +4,11 @@ Files are `NNNN_name.sql` in a package folder; each source has a namespace so th
 shared store and a service's own tables keep separate version counters. An applied file
 whose text has changed stops the start: migrations are history, never edited.
 
+A migration may be rewritten once its functions move out of it (see below): it then names
+the checksum of every text it replaces (`-- qunma:rewritten-from <sha256>`), and a database
+that applied such a text takes the rewritten one as the same migration. The rewrite may
+only drop what the function files now define.
+
 SQL functions are not history: each lives in one `name.sql` file of a `functions` folder
 (`CREATE OR REPLACE FUNCTION`, named arguments), re-applied after the migrations on every
 start, so a function's body is read in one place and changed in place. A file that changes
@@ -23,6 +28,7 @@ from shared.dbtypes import Conn
 log = logging.getLogger(__name__)
 
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_REWRITTEN = re.compile(r"^-- qunma:rewritten-from ([0-9a-f]{64})$", re.M)
 # One lock for every migrating replica of every service sharing a database.
 _LOCK_KEY = 0x71756E6D61  # "qunma"
 
@@ -37,6 +43,11 @@ class Migration:
     @property
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()
+
+    @property
+    def replaces(self) -> frozenset[str]:
+        """Checksums of the earlier texts this rewritten migration stands for."""
+        return frozenset(_REWRITTEN.findall(self.sql))
 
 
 class MigrationError(RuntimeError):
@@ -112,7 +123,18 @@ async def _apply_locked(conn: Conn, migrations: list[Migration]) -> list[Migrati
     for m in migrations:
         known = done.get((m.namespace, m.version))
         if known is not None:
-            if known != m.checksum:
+            if known != m.checksum and known in m.replaces:
+                await conn.execute(
+                    "UPDATE schema_migrations SET checksum = $3 "
+                    "WHERE namespace = $1 AND version = $2",
+                    m.namespace,
+                    m.version,
+                    m.checksum,
+                )
+                log.info(
+                    "migration %s/%04d_%s was rewritten; noted", m.namespace, m.version, m.name
+                )
+            elif known != m.checksum:
                 raise MigrationError(
                     f"migration {m.namespace}/{m.version:04d}_{m.name} was edited after it "
                     "was applied; add a new migration instead"

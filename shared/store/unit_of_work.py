@@ -15,13 +15,8 @@ from shared.clock import Clock, utcnow
 from shared.db import after_commit
 from shared.dbtypes import Conn
 from shared.events import Event
-from shared.store.eventstore import (
-    ConcurrencyConflict,
-    LogSpec,
-    Pending,
-    Recorded,
-    append,
-)
+from shared.events.recorded import Recorded
+from shared.store.eventstore import ConcurrencyConflict, LogSpec, Pending, append
 
 T = TypeVar("T")
 

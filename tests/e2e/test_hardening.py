@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from services.redeemer.stats import facts_of
+from services.redeemer.api.stats import facts_of
 from tests.support.stack import Stack
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from shared.invite_codes import ALPHABET, GENERATED_LENGTH
+from shared.rules.invite_codes import ALPHABET, GENERATED_LENGTH
 from tests.support.stack import Stack
 
 

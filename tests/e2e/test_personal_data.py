@@ -14,8 +14,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.redeemer.erasure import Retention, RetentionPolicy
-from services.redeemer.replay import KeyRing, dump
+from services.redeemer.background.retention import Retention, RetentionPolicy
+from services.redeemer.projections.replay import KeyRing, dump
 from shared.clock import utcnow
 from shared.crypto.kek import Kek
 from shared.events.envelope import decode_envelope

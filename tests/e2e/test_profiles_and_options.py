@@ -157,7 +157,7 @@ async def test_every_option_is_kept_and_shown(stack: Stack) -> None:
         "last_scan_at": None,
     }
     generated = (await _issue(stack, group, verification={"mode": "invite_code"})).body
-    assert len(generated["verification"]["invite_code"]) == 8  # shared/invite_codes.py
+    assert len(generated["verification"]["invite_code"]) == 8  # shared/rules/invite_codes.py
     phones = (
         await _issue(
             stack,

@@ -22,7 +22,8 @@ from shared.ids import uuid7
 from shared.kafka import KafkaSettings, ensure_topics
 from shared.store import migrate
 from shared.store.eventstore import LogSpec, Pending, append
-from shared.store.follower import Follower, LogClient
+from shared.store.follower import Follower
+from shared.store.log_client import LogClient
 from shared.store.log_setup import ensure_log
 from shared.store.origin import batch_headers
 from shared.store.sealing import seal_batch

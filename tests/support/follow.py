@@ -17,7 +17,8 @@ from shared.dbtypes import Conn
 from shared.events import Envelope, Event
 from shared.kafka import KafkaSettings
 from shared.store.eventstore import LogSpec
-from shared.store.follower import Follower, LogClient
+from shared.store.follower import Follower
+from shared.store.log_client import LogClient
 from shared.store.migrate import Migration
 
 # The primary key makes a second application of any event fail loudly.

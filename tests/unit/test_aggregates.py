@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from services.issuer.domain import code as codes
 from services.issuer.domain import group as groups
 from shared.events.issuer import CodeIssued, CodeRevoked, GroupCreated
-from shared.store.eventstore import Recorded
+from shared.events.recorded import Recorded
 
 T0 = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 TENANT = uuid.uuid4()

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 
 from shared.audit.merkle import Frontier, leaf_hash
+from shared.audit.partition import WINDOW
 from shared.audit.run import _share
-from shared.audit.verify import WINDOW, PartitionCheck
+from shared.audit.verify import PartitionCheck
 from shared.chain import GENESIS, link
 from shared.crypto.signing import SigningKey, b64url
 from shared.events.base import encode_data

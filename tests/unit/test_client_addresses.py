@@ -8,7 +8,7 @@ from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 
 from shared.http.clientip import client_ip, parse_networks
-from shared.http.ratelimit import address_key
+from shared.rules.subjects import address_key
 
 TRUSTED = parse_networks("127.0.0.1/32,10.0.0.0/8")
 

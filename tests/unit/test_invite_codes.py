@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from shared.invite_codes import (
+from shared.rules.invite_codes import (
     ALPHABET,
     invite_code_hash,
     invite_code_matches,

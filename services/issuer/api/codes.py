@@ -6,19 +6,18 @@ import uuid
 
 from aiohttp import web
 
-from services.issuer import queries
+from services.issuer.api import queries
 from services.issuer.api.registry import api
 from services.issuer.api.schemas import (
     CodeList,
     CodeOut,
     CodesQuery,
     GroupCodesQuery,
-    IssueCodeIn,
-    PatchCodeIn,
     RevokeIn,
 )
 from services.issuer.commands import AmendCode, IssueCode, RevokeCode
 from services.issuer.context import BUS, CLOCK, POOL
+from services.issuer.inputs import IssueCodeIn, PatchCodeIn
 from shared.http.json import json_response
 from shared.http.paths import path_uuid
 

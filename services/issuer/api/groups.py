@@ -7,7 +7,7 @@ import uuid
 from aiohttp import web
 from msgspec import UNSET
 
-from services.issuer import queries
+from services.issuer.api import queries
 from services.issuer.api.registry import api
 from services.issuer.api.schemas import CreateGroupIn, GroupList, GroupOut, ListQuery
 from services.issuer.commands import CreateGroup

@@ -6,18 +6,17 @@ import uuid
 
 from aiohttp import web
 
-from services.issuer import queries
+from services.issuer.api import queries
 from services.issuer.api.registry import api
 from services.issuer.api.schemas import (
-    CreateLiveCodeIn,
     ListQuery,
     LiveCodeList,
     LiveCodeOut,
-    PatchLiveCodeIn,
     RevokeIn,
 )
 from services.issuer.commands import ChangeLiveCode, CreateLiveCode, RevokeLiveCode
 from services.issuer.context import BUS, POOL
+from services.issuer.inputs import CreateLiveCodeIn, PatchLiveCodeIn
 from shared.http.json import json_response
 from shared.http.paths import path_uuid
 

@@ -17,10 +17,11 @@ from shared.events.issuer import (
     Geofence,
     Verification,
 )
-from shared.store.eventstore import Recorded
+from shared.events.recorded import Recorded
+from shared.rules import code_status
 
+# Past use: what a rotation leaves alone (a scheduled code can still be superseded).
 DEAD = frozenset({"revoked", "superseded", "expired"})
-AMENDABLE = ("expires_at", "max_scans", "daily_scan_limit", "fallback_url", "channel")
 
 
 def stream(code_id: uuid.UUID) -> str:
@@ -51,16 +52,14 @@ class Code:
     superseded_at: datetime | None = None
     superseded_by: uuid.UUID | None = None
 
-    def status(self, now: datetime) -> str:
-        if self.revoked_at is not None:
-            return "revoked"
-        if self.superseded_at is not None:
-            return "superseded"
-        if self.expires_at is not None and self.expires_at <= now:
-            return "expired"
-        if self.not_before is not None and self.not_before > now:
-            return "scheduled"
-        return "active"
+    def status(self, now: datetime) -> code_status.Status:
+        return code_status.status(
+            revoked=self.revoked_at is not None,
+            superseded=self.superseded_at is not None,
+            not_before=self.not_before,
+            expires_at=self.expires_at,
+            now=now,
+        )
 
 
 def mutate(state: Code | None, record: Recorded) -> Code:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from shared.http.problems import Problem
+from shared.refusals import Reason, Refusal
 
 
 def domain_name(text: str) -> str:
@@ -26,14 +26,14 @@ def check_fallback_url(
         parts = urlsplit(url)
         host = (parts.hostname or "").rstrip(".")
     except ValueError:
-        raise Problem("invalid_request", f"{field}: not a URL") from None
+        raise Refusal(Reason.INVALID_REQUEST, f"{field}: not a URL") from None
     if parts.scheme not in ("http", "https") or not host:
-        raise Problem("invalid_request", f"{field}: an http or https URL with a host")
+        raise Refusal(Reason.INVALID_REQUEST, f"{field}: an http or https URL with a host")
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise Problem("invalid_request", f"{field}: no user name or password in the URL")
+        raise Refusal(Reason.INVALID_REQUEST, f"{field}: no user name or password in the URL")
     if allowed is not None and not any(host == d or host.endswith("." + d) for d in allowed):
-        raise Problem(
-            "invalid_request",
+        raise Refusal(
+            Reason.INVALID_REQUEST,
             f"{field}: {host} is not one of this tenant's fallback domains "
             f"({', '.join(allowed) or 'none'}); see PATCH /v1/tenant",
         )

@@ -7,9 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from shared.events.issuer import GroupCreated
-from shared.store.eventstore import Recorded
-
-DEFAULT_MAX_MEMBERS = 200
+from shared.events.recorded import Recorded
 
 
 def stream(group_id: uuid.UUID) -> str:

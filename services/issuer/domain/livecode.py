@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from shared.events.issuer import AutoCreate, LiveCodeConfigured, LiveCodeRevoked, RouteRule
-from shared.store.eventstore import Recorded
+from shared.events.recorded import Recorded
 
 STRATEGIES = ("fill_in_order", "round_robin", "least_full", "by_attribute")
 MAX_GROUPS = 100

@@ -13,7 +13,7 @@ from shared.events.issuer import (
     TenantCreated,
     TenantSettingsChanged,
 )
-from shared.store.eventstore import Recorded
+from shared.events.recorded import Recorded
 
 
 def stream(tenant_id: uuid.UUID) -> str:

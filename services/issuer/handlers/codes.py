@@ -8,22 +8,23 @@ from datetime import UTC, datetime, timedelta
 
 from msgspec import UNSET
 
-from services.issuer.api.schemas import IssueCodeIn, VerificationIn
 from services.issuer.commands import AmendCode, IssueCode, RevokeCode
 from services.issuer.domain import code as codes
-from services.issuer.domain.profiles import (
-    LARGE_GROUP,
-    VERIFIED_JOINS_NEEDED,
-    Profile,
-    profile,
-)
 from services.issuer.handlers.deps import Deps, check_fallback, load_code, load_group
+from services.issuer.inputs import IssueCodeIn, VerificationIn
 from shared import codetoken
 from shared.events import Event
 from shared.events.issuer import CodeIssued, Geofence, Verification
-from shared.http.problems import Problem
 from shared.ids import uuid7
-from shared.invite_codes import invite_code_hash, new_invite_code
+from shared.refusals import Reason, Refusal
+from shared.rules.invite_codes import invite_code_hash, new_invite_code
+from shared.rules.profiles import Profile, profile
+from shared.rules.verification import (
+    LARGE_GROUP,
+    VERIFIED_JOINS_NEEDED,
+    large_group_rule_applies,
+    large_group_waits,
+)
 from shared.store.eventstore import load_stream
 from shared.store.unit_of_work import UnitOfWork
 
@@ -41,7 +42,9 @@ def _cidrs(entries: list[str]) -> list[str]:
         try:
             network = str(ipaddress.ip_network(entry.strip(), strict=False))
         except ValueError:
-            raise Problem("invalid_request", f"ip_allowlist: {entry!r} is not a CIDR") from None
+            raise Refusal(
+                Reason.INVALID_REQUEST, f"ip_allowlist: {entry!r} is not a CIDR"
+            ) from None
         if network not in found:
             found.append(network)
     return found
@@ -52,9 +55,9 @@ def _verification(
 ) -> tuple[Verification, str | None]:
     mode = rules.mode(None if given.mode is UNSET else given.mode)
     if given.invite_code is not UNSET and mode != "invite_code":
-        raise Problem("invalid_request", "verification.invite_code goes with mode invite_code")
+        raise Refusal(Reason.INVALID_REQUEST, "verification.invite_code goes with mode invite_code")
     if given.phone_last4 is not UNSET and mode != "phone_last4":
-        raise Problem("invalid_request", "verification.phone_last4 goes with mode phone_last4")
+        raise Refusal(Reason.INVALID_REQUEST, "verification.phone_last4 goes with mode phone_last4")
     invite_code = None
     if mode == "invite_code":
         invite_code = given.invite_code if given.invite_code is not UNSET else new_invite_code()
@@ -65,13 +68,15 @@ def _verification(
     ), invite_code
 
 
-async def _check_large_personal_group(uow: UnitOfWork, group_id: uuid.UUID, mode: str) -> None:
+async def _check_large_personal_group(
+    uow: UnitOfWork, group_id: uuid.UUID, profile_name: str, mode: str
+) -> None:
     row = await uow.conn.fetchrow(
         "SELECT members, verified_joins FROM groups WHERE group_id = $1", group_id
     )
-    if row and row["members"] > LARGE_GROUP and row["verified_joins"] < VERIFIED_JOINS_NEEDED:
-        raise Problem(
-            "verified_members_required",
+    if row and large_group_waits(profile_name, mode, row["members"], row["verified_joins"]):
+        raise Refusal(
+            Reason.VERIFIED_MEMBERS_REQUIRED,
             f"a personal group of more than {LARGE_GROUP} members accepts codes with "
             f"verification 'none' only after {VERIFIED_JOINS_NEEDED} members joined through a "
             f"verified mode (it has {row['verified_joins']}); issue a code with a verified mode",
@@ -87,7 +92,7 @@ def _plan(opts: IssueCodeIn, rules: Profile, now: datetime) -> dict[str, object]
     if opts.not_before is not UNSET:
         not_before = _whole_seconds(opts.not_before)
         if not_before > now + YEAR:
-            raise Problem("invalid_request", "not_before is more than a year away")
+            raise Refusal(Reason.INVALID_REQUEST, "not_before is more than a year away")
     start = max(now, not_before) if not_before else now
     return {
         "not_before": not_before if not_before and not_before > now else None,
@@ -119,8 +124,8 @@ async def issue_code(cmd: IssueCode, deps: Deps) -> uuid.UUID:
         await uow.conn.execute(
             "SELECT 1 FROM groups WHERE group_id = $1 FOR UPDATE", group.group_id
         )
-        if rules.name == "personal" and verification.mode == "none":
-            await _check_large_personal_group(uow, group.group_id, verification.mode)
+        if large_group_rule_applies(rules.name, verification.mode):
+            await _check_large_personal_group(uow, group.group_id, rules.name, verification.mode)
         key = await deps.signing_keys.active(uow.conn, cmd.tenant_id)
         expires_at = plan["expires_at"]
         assert expires_at is None or isinstance(expires_at, datetime)
@@ -198,7 +203,7 @@ async def amend_code(cmd: AmendCode, deps: Deps) -> uuid.UUID:
         rules = profile((await load_group(uow, cmd.tenant_id, code.group_id)).profile)
         now = _whole_seconds(uow.now)
         if code.status(now) in ("revoked", "superseded"):
-            raise Problem("code_not_changeable", f"the code is {code.status(now)}")
+            raise Refusal(Reason.CODE_NOT_CHANGEABLE, f"the code is {code.status(now)}")
         changes: dict[str, object] = {}
         if change.expires_at is not UNSET:
             changes["expires_at"] = _new_expiry(rules, code, change.expires_at, now)
@@ -230,8 +235,8 @@ def _new_expiry(
         return None
     wanted = _whole_seconds(wanted)
     if wanted <= now:
-        raise Problem(
-            "invalid_request", "expires_at must be in the future; to end a code, revoke it"
+        raise Refusal(
+            Reason.INVALID_REQUEST, "expires_at must be in the future; to end a code, revoke it"
         )
     if rules.ttl_max is not None and wanted - (code.not_before or code.issued_at) > rules.ttl_max:
         raise rules.outside("expires_at", f"at most {rules.ttl_max} after the code starts")

@@ -11,7 +11,7 @@ from services.issuer.domain import livecode as livecodes
 from services.issuer.domain import tenant as tenants
 from services.issuer.domain.fallback import check_fallback_url
 from services.issuer.signing_keys import SigningKeys
-from shared.http.problems import Problem
+from shared.refusals import Reason, Refusal
 from shared.store.eventstore import load_stream
 from shared.store.unit_of_work import Outbox, UnitOfWork
 
@@ -21,27 +21,27 @@ class Deps:
     outbox: Outbox
     signing_keys: SigningKeys
     public_url: str
-    invite_secret: bytes  # keys the invite-code hashes in CodeIssued (shared/invite_codes.py)
+    invite_secret: bytes  # keys the invite-code hashes in CodeIssued (shared/rules/invite_codes.py)
 
 
 async def load_tenant(uow: UnitOfWork, tenant_id: uuid.UUID) -> tenants.Tenant:
     tenant = tenants.fold(await load_stream(uow.conn, tenants.stream(tenant_id)))
     if tenant is None:
-        raise Problem("not_found", f"no tenant {tenant_id}")
+        raise Refusal(Reason.NOT_FOUND, f"no tenant {tenant_id}")
     return tenant
 
 
 async def load_group(uow: UnitOfWork, tenant_id: uuid.UUID, group_id: uuid.UUID) -> groups.Group:
     group = groups.fold(await load_stream(uow.conn, groups.stream(group_id)))
     if group is None or group.tenant_id != tenant_id:
-        raise Problem("not_found", f"no group {group_id}")
+        raise Refusal(Reason.NOT_FOUND, f"no group {group_id}")
     return group
 
 
 async def load_code(uow: UnitOfWork, tenant_id: uuid.UUID, code_id: uuid.UUID) -> codes.Code:
     code = codes.fold(await load_stream(uow.conn, codes.stream(code_id)))
     if code is None or code.tenant_id != tenant_id:
-        raise Problem("not_found", f"no code {code_id}")
+        raise Refusal(Reason.NOT_FOUND, f"no code {code_id}")
     return code
 
 
@@ -50,7 +50,7 @@ async def load_live_code(
 ) -> livecodes.LiveCode:
     live = livecodes.fold(await load_stream(uow.conn, livecodes.stream(live_code_id)))
     if live is None or (tenant_id is not None and live.tenant_id != tenant_id):
-        raise Problem("not_found", f"no live code {live_code_id}")
+        raise Refusal(Reason.NOT_FOUND, f"no live code {live_code_id}")
     return live
 
 

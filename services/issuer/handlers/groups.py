@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.issuer.commands import CreateGroup
 from services.issuer.domain import group as groups
-from services.issuer.domain.profiles import profile
 from services.issuer.handlers.deps import Deps
 from shared.events.issuer import GroupCreated
-from shared.http.problems import Problem
 from shared.ids import uuid7
+from shared.refusals import Reason, Refusal
+from shared.rules.profiles import profile
 from shared.store.unit_of_work import UnitOfWork
 
 
@@ -19,7 +19,9 @@ def check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise Problem("invalid_request", f"timezone {name!r} is not an IANA time zone") from None
+        raise Refusal(
+            Reason.INVALID_REQUEST, f"timezone {name!r} is not an IANA time zone"
+        ) from None
     return name
 
 

@@ -8,12 +8,11 @@ from collections.abc import Sequence
 import asyncpg
 from msgspec import UNSET
 
-from services.issuer.api.schemas import AutoCreateIn, RuleIn
 from services.issuer.commands import ChangeLiveCode, CreateLiveCode, RevokeLiveCode
 from services.issuer.domain import group as groups
 from services.issuer.domain import livecode as livecodes
-from services.issuer.domain.profiles import profile
 from services.issuer.handlers.deps import Deps, check_fallback, load_live_code
+from services.issuer.inputs import AutoCreateIn, RuleIn
 from shared import codetoken
 from shared.events.issuer import (
     AutoCreate,
@@ -22,8 +21,9 @@ from shared.events.issuer import (
     LiveCodeRevoked,
     RouteRule,
 )
-from shared.http.problems import Problem
 from shared.ids import uuid7
+from shared.refusals import Reason, Refusal
+from shared.rules.profiles import profile
 from shared.store.unit_of_work import UnitOfWork
 
 
@@ -31,9 +31,9 @@ async def _groups(
     uow: UnitOfWork, tenant_id: uuid.UUID, group_ids: Sequence[uuid.UUID]
 ) -> list[asyncpg.Record]:
     if len(set(group_ids)) != len(group_ids):
-        raise Problem("invalid_request", "group_ids lists a group twice")
+        raise Refusal(Reason.INVALID_REQUEST, "group_ids lists a group twice")
     if not 1 <= len(group_ids) <= livecodes.MAX_GROUPS:
-        raise Problem("invalid_request", f"a live code has 1 to {livecodes.MAX_GROUPS} groups")
+        raise Refusal(Reason.INVALID_REQUEST, f"a live code has 1 to {livecodes.MAX_GROUPS} groups")
     rows = await uow.conn.fetch(
         "SELECT group_id, profile, timezone FROM groups "
         "WHERE tenant_id = $1 AND group_id = ANY($2)",
@@ -43,7 +43,7 @@ async def _groups(
     found = {r["group_id"]: r for r in rows}
     missing = [str(g) for g in group_ids if g not in found]
     if missing:
-        raise Problem("invalid_request", f"no group {', '.join(missing)}")
+        raise Refusal(Reason.INVALID_REQUEST, f"no group {', '.join(missing)}")
     for row in rows:
         rules = profile(row["profile"])
         if not rules.qr_join:
@@ -58,12 +58,14 @@ def _rules(
     strategy: str, rules: Sequence[RuleIn], group_ids: Sequence[uuid.UUID]
 ) -> list[RouteRule]:
     if strategy == "by_attribute" and not rules:
-        raise Problem("invalid_request", "strategy by_attribute needs at least one rule")
+        raise Refusal(Reason.INVALID_REQUEST, "strategy by_attribute needs at least one rule")
     if strategy != "by_attribute" and rules:
-        raise Problem("invalid_request", "rules go with strategy by_attribute")
+        raise Refusal(Reason.INVALID_REQUEST, "rules go with strategy by_attribute")
     for rule in rules:
         if rule.group_id not in group_ids:
-            raise Problem("invalid_request", f"rule sends to {rule.group_id}, not in group_ids")
+            raise Refusal(
+                Reason.INVALID_REQUEST, f"rule sends to {rule.group_id}, not in group_ids"
+            )
     return [
         RouteRule(match={k: list(v) for k, v in r.match.items()}, group_id=r.group_id)
         for r in rules
@@ -82,8 +84,8 @@ def _auto_create(
             "groups of this profile admit only by approval; a live code cannot",
         )
     if given.max_groups < groups_now:
-        raise Problem(
-            "invalid_request",
+        raise Refusal(
+            Reason.INVALID_REQUEST,
             f"auto_create.max_groups ({given.max_groups}) is below the {groups_now} "
             "groups the live code already has",
         )
@@ -145,7 +147,7 @@ async def change_live_code(cmd: ChangeLiveCode, deps: Deps) -> uuid.UUID:
     async def decide(uow: UnitOfWork) -> uuid.UUID:
         live = await load_live_code(uow, cmd.tenant_id, cmd.live_code_id)
         if live.revoked_at is not None:
-            raise Problem("code_not_changeable", "the live code is revoked")
+            raise Refusal(Reason.CODE_NOT_CHANGEABLE, "the live code is revoked")
         group_ids = [g for g in live.group_ids if g not in change.remove_group_ids]
         group_ids += [g for g in change.add_group_ids if g not in group_ids]
         rows = await _groups(uow, cmd.tenant_id, group_ids)

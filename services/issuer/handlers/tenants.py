@@ -14,6 +14,7 @@ from services.issuer.commands import (
 )
 from services.issuer.domain import tenant as tenants
 from services.issuer.handlers.deps import Deps, load_tenant
+from shared.crypto.api_keys import hash_key, new_api_key
 from shared.crypto.signing import ALGORITHM, SigningKey
 from shared.events import Event
 from shared.events.issuer import (
@@ -24,9 +25,8 @@ from shared.events.issuer import (
     TenantCreated,
     TenantSettingsChanged,
 )
-from shared.http.auth import hash_key, new_api_key
-from shared.http.problems import Problem
 from shared.ids import uuid7
+from shared.refusals import Reason, Refusal
 from shared.store.unit_of_work import UnitOfWork
 
 
@@ -116,7 +116,7 @@ async def revoke_api_key(cmd: RevokeApiKey, deps: Deps) -> None:
                 cmd.tenant_id,
             )
             if not exists:
-                raise Problem("not_found", f"no API key {cmd.key_id}")
+                raise Refusal(Reason.NOT_FOUND, f"no API key {cmd.key_id}")
             return  # already revoked
         _record(uow, tenant, ApiKeyRevoked(key_id=cmd.key_id))
 

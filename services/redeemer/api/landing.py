@@ -9,22 +9,26 @@ from typing import Any
 from aiohttp import web
 
 from services.redeemer.api.registry import api
-from services.redeemer.context import CLOCK, COOKIES, JOINER, SCANNER, SETTINGS, TRUSTED
-from services.redeemer.landing import (
-    Visitor,
-    dead_page,
-    form_page,
-    language,
-    new_visitor,
-    problem_page,
-    result_page,
-    scan_input,
+from services.redeemer.application.propagation import not_propagated
+from services.redeemer.context import (
+    CLOCK,
+    COOKIES,
+    JOINER,
+    PROJECTED,
+    SCANNER,
+    SETTINGS,
+    TRUSTED,
 )
+from services.redeemer.web.forms import scan_input
+from services.redeemer.web.pages import dead_page, form_page, problem_page, result_page
+from services.redeemer.web.visitors import Visitor, language, new_visitor
 from shared.db import unavailable
 from shared.http.clientip import client_ip, from_trusted_proxy
 from shared.http.endpoints import Media
 from shared.http.problems import Problem, not_ready, note_outage
 from shared.http.ratelimit import RATE_LIMITER
+from shared.refusals import Reason, Refusal
+from shared.rules import code_status
 from shared.store.actor import ACTOR
 
 _DEAD = {"code_expired", "code_revoked", "code_superseded", "code_not_active", "invalid_code"}
@@ -49,36 +53,35 @@ WHERE l.live_code_id = $1 GROUP BY l.live_code_id
 
 
 async def _view(request: web.Request, token_text: str) -> dict[str, Any]:
-    """What the page shows; raises the Problem of a code that cannot be joined."""
-    scanner = request.app[SCANNER]
-    token, _ = await scanner.verify(token_text)
+    """What the page shows; raises the refusal of a code that cannot be joined."""
+    token, _ = await request.app[SCANNER].signatures.verify(token_text)
     # A code issued a moment ago is on its way from the issuer: wait for it, as a scan does.
-    row = await scanner.poll(
-        _LIVE_VIEW if token.kind == "live" else _CODE_VIEW, token.code_id, give_up=lambda: False
-    )
+    live = token.kind == "live"
+    row = await request.app[PROJECTED].row(_LIVE_VIEW if live else _CODE_VIEW, token.code_id)
     if row is None:
-        raise Problem(
-            "code_not_propagated",
-            "this code is not known here yet; retry in a second",
-            headers={"Retry-After": "1"},
-        )
+        raise not_propagated("live code" if live else "code")
     view = dict(row)
     now = request.app[CLOCK]()
-    fallback = view.get("fallback_url")
-    if view.get("not_before") and view["not_before"] > now:
-        raise Problem("code_not_active", "this code is not valid yet", fallback_url=fallback)
-    if view.get("expires_at") and view["expires_at"] <= now:
-        raise Problem("code_expired", "this code has expired", fallback_url=fallback)
-    if view["status"] in ("revoked", "superseded"):
-        raise Problem(
-            f"code_{view['status']}", f"this code was {view['status']}", fallback_url=fallback
-        )
+    found = code_status.status(
+        revoked=view["status"] == "revoked",
+        superseded=view["status"] == "superseded",
+        not_before=view.get("not_before"),
+        expires_at=view.get("expires_at"),
+        now=now,
+    )
+    if found != "active":
+        refusal = code_status.refusal(found, view.get("not_before"), now)
+        raise refusal.adding(fallback_url=view.get("fallback_url"))
     if view.get("mode") == "phone_last4" and not view.get("phone_listed"):
-        raise Problem(
-            "verification_unavailable",
+        raise Refusal(
+            Reason.VERIFICATION_UNAVAILABLE,
             "this code's phone digits are checked by the platform: open it in its app",
         )
     return view
+
+
+def _problem(exc: Problem | Refusal) -> Problem:
+    return Problem.of(exc) if isinstance(exc, Refusal) else exc
 
 
 def _friendly_when_down(
@@ -136,8 +139,8 @@ async def landing(request: web.Request) -> web.StreamResponse:
         limiter = request.app[RATE_LIMITER]
         await limiter.take(limiter.address(client_ip(request, request.app[TRUSTED])))
         view = await _view(request, token)
-    except Problem as problem:
-        return _as_page(lang, problem)
+    except (Problem, Refusal) as exc:
+        return _as_page(lang, _problem(exc))
     cookies = request.app[COOKIES]
     visitor = cookies.read(request) or new_visitor()
     response = form_page(lang, view, visitor, cookies.csrf(visitor, token), request.app[CLOCK]())
@@ -169,8 +172,8 @@ async def landing_join(request: web.Request) -> web.StreamResponse:
         if not cookies.csrf_ok(visitor, token, form.get("csrf", "")):
             raise Problem("forbidden", "the form does not come from this page; reload it")
         view = await _view(request, token)
-    except Problem as problem:
-        return _as_page(lang, problem)
+    except (Problem, Refusal) as exc:
+        return _as_page(lang, _problem(exc))
     visitor = Visitor(
         visitor.user_id, visitor.device_id, form.get("name", "").strip()[:32] or visitor.name
     )
@@ -178,18 +181,19 @@ async def landing_join(request: web.Request) -> web.StreamResponse:
     # request's task only: aiohttp runs each request in its own).
     ACTOR.set("landing")
     try:
-        answer = await request.app[SCANNER].scan(None, scan_input(token, visitor, form, ip))
-        if answer.body.status == "token":
-            assert answer.body.join_token is not None
+        scanned = await request.app[SCANNER].scan(None, scan_input(token, visitor, form, ip))
+        if scanned.outcome == "token":
+            assert scanned.join_token is not None
             await request.app[JOINER].join(
-                answer.tenant_id, answer.body.join_token, visitor.user_id, visitor.device_id
+                scanned.tenant_id, scanned.join_token, visitor.user_id, visitor.device_id
             )
-            response = result_page(lang, "joined", answer.body.group.name, visitor, 201)
-        elif answer.body.status == "member":
-            response = result_page(lang, "already", answer.body.group.name, visitor)
+            response = result_page(lang, "joined", scanned.group.name, visitor, 201)
+        elif scanned.outcome == "member":
+            response = result_page(lang, "already", scanned.group.name, visitor)
         else:
-            response = result_page(lang, "pending", answer.body.group.name, visitor, 202)
-    except Problem as problem:
+            response = result_page(lang, "pending", scanned.group.name, visitor, 202)
+    except (Problem, Refusal) as exc:
+        problem = _problem(exc)
         if problem.code in _DEAD:
             return _as_page(lang, problem)
         response = form_page(

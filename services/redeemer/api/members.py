@@ -9,6 +9,7 @@ import asyncpg
 import msgspec
 from aiohttp import web
 
+from services.redeemer.api import presenting
 from services.redeemer.api.registry import api
 from services.redeemer.api.schemas import (
     DeclineIn,
@@ -20,13 +21,13 @@ from services.redeemer.api.schemas import (
     MembersPage,
     PageQuery,
 )
-from services.redeemer.context import POOL, REQUESTS, SCANNER
-from services.redeemer.members import leave
+from services.redeemer.application.members import leave
+from services.redeemer.context import OUTBOX, PEOPLE, POOL, REQUESTS
 from shared.http.auth import principal
 from shared.http.cursor import decode_cursor, encode_cursor
 from shared.http.json import json_response
 from shared.http.paths import path_user_id, path_uuid
-from shared.http.problems import Problem
+from shared.refusals import Reason, Refusal
 
 
 class _After(msgspec.Struct, array_like=True):
@@ -40,7 +41,7 @@ async def _group_members(request: web.Request, tenant_id: uuid.UUID, group_id: u
             "SELECT members FROM groups WHERE group_id = $1 AND tenant_id = $2", group_id, tenant_id
         )
     if members is None:
-        raise Problem("not_found", f"no group {group_id}")
+        raise Refusal(Reason.NOT_FOUND, f"no group {group_id}")
     return int(members)
 
 
@@ -91,8 +92,9 @@ async def list_members(
 async def remove_member(request: web.Request, tenant_id: uuid.UUID) -> web.Response:
     """The seat is free at once; recorded as MemberLeft."""
     group_id = path_uuid(request, "group_id", "group")
-    scanner = request.app[SCANNER]
-    await leave(scanner.outbox, scanner.people, tenant_id, group_id, path_user_id(request))
+    await leave(
+        request.app[OUTBOX], request.app[PEOPLE], tenant_id, group_id, path_user_id(request)
+    )
     return web.Response(status=204)
 
 
@@ -161,7 +163,9 @@ async def approve(request: web.Request, tenant_id: uuid.UUID) -> web.Response:
     """The membership is made at once, within the group's member cap."""
     request_id = path_uuid(request, "request_id", "join request")
     joined = await request.app[REQUESTS].approve(tenant_id, request_id, principal(request).key_id)
-    return json_response(joined.membership, status=201 if joined.created else 200)
+    return json_response(
+        presenting.membership(joined.membership), status=201 if joined.created else 200
+    )
 
 
 @api.route(

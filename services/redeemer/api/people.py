@@ -8,8 +8,8 @@ import msgspec
 from aiohttp import web
 
 from services.redeemer.api.registry import api
-from services.redeemer.context import SCANNER, USERS
-from services.redeemer.erasure import forget
+from services.redeemer.application.erasure import forget
+from services.redeemer.context import OUTBOX, USERS
 from shared.http.json import json_response
 from shared.http.paths import path_user_id
 
@@ -37,5 +37,5 @@ async def erase_person(request: web.Request, tenant_id: uuid.UUID) -> web.Respon
     keeps about them: a membership keeps its seat as `erased:{person}`. Recorded as
     `PersonForgotten`. A person the redeemer holds nothing of is `not_found`."""
     user_id = path_user_id(request)
-    done = await forget(request.app[SCANNER].outbox, request.app[USERS], tenant_id, user_id)
+    done = await forget(request.app[OUTBOX], request.app[USERS], tenant_id, user_id)
     return json_response(ErasedOut(user_id, done.person, done.keys_destroyed))

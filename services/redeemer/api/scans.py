@@ -6,10 +6,11 @@ import uuid
 
 from aiohttp import web
 
+from services.redeemer.api import presenting
 from services.redeemer.api.registry import api
 from services.redeemer.api.schemas import JoinIn, Membership, ScanIn, ScanOut
 from services.redeemer.context import JOINER, SCANNER, TRUSTED
-from services.redeemer.scans import Location, ScanInput
+from services.redeemer.domain.inputs import Location, ScanInput
 from shared.http.clientip import client_address
 from shared.http.json import json_response
 
@@ -57,7 +58,7 @@ async def scan(request: web.Request, tenant_id: uuid.UUID, body: ScanIn) -> web.
         else None
     )
     attributes = {k: v if isinstance(v, list) else [v] for k, v in body.attributes.items()}
-    answer = await request.app[SCANNER].scan(
+    scanned = await request.app[SCANNER].scan(
         tenant_id,
         ScanInput(
             payload=body.payload,
@@ -73,7 +74,8 @@ async def scan(request: web.Request, tenant_id: uuid.UUID, body: ScanIn) -> web.
             address_is_persons=forwarded,
         ),
     )
-    return json_response(answer.body, status=answer.status)
+    status, out = presenting.scan_out(scanned)
+    return json_response(out, status=status)
 
 
 @api.route(
@@ -92,4 +94,6 @@ async def join(request: web.Request, tenant_id: uuid.UUID, body: JoinIn) -> web.
     joined = await request.app[JOINER].join(
         tenant_id, body.join_token, body.user_id, body.device_id
     )
-    return json_response(joined.membership, status=201 if joined.created else 200)
+    return json_response(
+        presenting.membership(joined.membership), status=201 if joined.created else 200
+    )

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from shared.http.types import Reason, UserId
+from shared.fields import Reason, UserId
 
 DeviceId = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 AttributeValue = Annotated[str, Meta(max_length=64)]
@@ -143,14 +143,6 @@ class DeclineIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class StatsQuery(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     days: Annotated[int, Meta(ge=1, le=366)] = 30
-
-
-class Tally(msgspec.Struct, kw_only=True):
-    accepted: int
-    rejected: int
-    members: int
-    requested: int
-    joins: int
 
 
 class Bucket(msgspec.Struct, kw_only=True):

@@ -1,0 +1,1 @@
+"""The landing page a phone camera opens: its templates, its visitor cookie, its form."""
