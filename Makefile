@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test check lint typecheck bench clean
+.PHONY: run test check lint typecheck structure bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
@@ -25,7 +25,7 @@ run: $(VENV)/.run-deps
 test: $(VENV)/.test-deps check
 	$(BIN)/python -m pytest
 
-check: lint typecheck
+check: lint typecheck structure
 
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff check .
@@ -33,6 +33,10 @@ lint: $(VENV)/.test-deps
 
 typecheck: $(VENV)/.test-deps
 	$(BIN)/mypy
+
+# Module sizes, import cycles, layering, one file per SQL function (tests/support/structure.py).
+structure: $(VENV)/.test-deps
+	$(BIN)/python -m tests.support.structure
 
 bench: $(VENV)/.test-deps
 	$(BIN)/python -m bench.relay
