@@ -51,7 +51,10 @@ log = logging.getLogger(__name__)
 RETENTION = timedelta(hours=24)
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _REPLAYED = "Idempotent-Replayed"
-_CLAIM = "SELECT * FROM qunma_idempotency_claim($1, $2, $3, $4, $5)"
+_CLAIM = """
+SELECT * FROM qunma_idempotency_claim(p_scope => $1, p_key => $2, p_key_id => $3,
+                                      p_fingerprint => $4, p_retention => $5)
+"""
 
 
 class _RollBack(Exception):

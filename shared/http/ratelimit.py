@@ -33,7 +33,7 @@ from shared.rules.subjects import IPAddress, address_key, person_key
 
 log = logging.getLogger(__name__)
 
-_TAKE = "SELECT * FROM qunma_rate_take($1, $2, $3)"
+_TAKE = "SELECT * FROM qunma_rate_take(p_keys => $1, p_interval => $2, p_burst => $3)"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import asyncpg
 import pytest
 
 from services.redeemer.application import seats
+from services.redeemer.application.people import PERSON
 from services.redeemer.application.requests import COUNT
 from services.redeemer.application.tokens import ACCEPT
 from services.redeemer.domain.refusals import REFUSED, RETRY
@@ -165,7 +166,7 @@ async def test_released_seats_of_several_groups_move_together(db: asyncpg.Pool) 
 
 async def test_a_person_and_their_days_key_are_made_once(db: asyncpg.Pool) -> None:
     group = await _group(db, profile="qq")
-    call = "SELECT * FROM qunma_person($1, $2, $3, $4, $5, $6, $7)"
+    call = PERSON
     day = date(2026, 12, 2)
     first = await db.fetchrow(call, TENANT, "u1", group, day, "p_a", "k_a", b"w" * 40)
     again = await db.fetchrow(call, TENANT, "u1", group, day, "p_b", "k_b", b"x" * 40)

@@ -29,7 +29,10 @@ from shared.dbtypes import Conn
 from shared.events.personal import Sealed
 from shared.rules.subjects import IPAddress
 
-_PERSON = "SELECT * FROM qunma_person($1, $2, $3, $4, $5, $6, $7)"
+PERSON = """
+SELECT * FROM qunma_person(p_tenant => $1, p_user => $2, p_group => $3, p_day => $4,
+                           p_new_person => $5, p_new_key_id => $6, p_new_wrapped => $7)
+"""
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ class People:
         key, wrapped = self._new_key()
         day = self.today()
         row = await conn.fetchrow(
-            _PERSON, tenant_id, user_id, group_id, day, new_person(), key.key_id, wrapped
+            PERSON, tenant_id, user_id, group_id, day, new_person(), key.key_id, wrapped
         )
         assert row is not None
         found = bytes(row["wrapped"])
