@@ -91,6 +91,11 @@ class Ambient:
 _AMBIENT: ContextVar[Ambient | None] = ContextVar("qunma_request_transaction", default=None)
 
 
+def in_request_transaction() -> bool:
+    """Whether this task's writes belong to an open request transaction."""
+    return _AMBIENT.get() is not None
+
+
 def after_commit(callback: Callable[[], None]) -> None:
     """Call `callback` once what was just written is committed: now, or when the request
     transaction it belongs to commits (never, if that rolls back)."""

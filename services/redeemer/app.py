@@ -194,6 +194,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             try:
                 yield
             finally:
+                await tokens.combiner.close()  # batches in the database end before the pool
                 await pool.close()
 
     app.cleanup_ctx.extend(

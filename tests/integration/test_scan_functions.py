@@ -19,6 +19,7 @@ import asyncpg
 import pytest
 
 from services.redeemer.application import seats
+from services.redeemer.application.combiner import ACCEPT_MANY, Combiner
 from services.redeemer.application.people import PERSON
 from services.redeemer.application.requests import COUNT
 from services.redeemer.application.tokens import ACCEPT
@@ -201,8 +202,7 @@ def _event(scan_id: uuid.UUID, group_id: uuid.UUID, code_id: uuid.UUID) -> tuple
     )
 
 
-async def _accept(
-    pool: asyncpg.Pool,
+def _scan(
     group_id: uuid.UUID,
     code_id: uuid.UUID,
     user: str,
@@ -211,10 +211,10 @@ async def _accept(
     person: str | None = None,
     key_id: str | None = None,
     new: bool = True,
-) -> asyncpg.Record | None:
+) -> tuple[object, ...]:
+    """One scan's arguments, in qunma_accept_scan's order (and qunma_scan's fields)."""
     scan_id = uuid.uuid4()
-    return await pool.fetchrow(
-        ACCEPT,
+    return (
         uuid.uuid4().bytes * 2,  # token hash
         scan_id,
         TENANT,
@@ -241,6 +241,12 @@ async def _accept(
         new,
         _event(scan_id, group_id, code_id),
     )
+
+
+async def _accept(
+    pool: asyncpg.Pool, group_id: uuid.UUID, code_id: uuid.UUID, user: str, **how: Any
+) -> asyncpg.Record | None:
+    return await pool.fetchrow(ACCEPT, *_scan(group_id, code_id, user, **how))
 
 
 async def _rows(pool: asyncpg.Pool) -> dict[str, int]:
@@ -326,3 +332,81 @@ async def test_racing_scans_take_exactly_the_free_seats(db: asyncpg.Pool) -> Non
     assert await db.fetchval("SELECT count(*) FROM events") == 5
     # a refused call counted no scan: the code's counter is the tokens handed out
     assert await db.fetchval("SELECT scans_used FROM codes") == 5
+
+
+# -- qunma_accept_scans and the combiner -------------------------------------------------------
+
+
+async def test_a_batch_decides_each_scan_as_it_would_be_alone(db: asyncpg.Pool) -> None:
+    """In one call: three scans take the last seats, one whose token moved reads again
+    (QM004), the rest find the group full; each refusal leaves nothing of its scan."""
+    group = await _group(db, max_members=4)
+    code = await _code(db, group)
+    await _accept(db, group, code, "u0", person="p0", key_id="k0")
+    batch = [
+        _scan(group, code, "u1"),
+        _scan(group, code, "u0", person="p0", key_id="k0", new=False),  # held is not None
+        _scan(group, code, "u2"),
+        _scan(group, code, "u3"),
+        _scan(group, code, "u4"),
+        _scan(group, code, "u5"),
+    ]
+    rows = await db.fetch(ACCEPT_MANY, batch)
+    assert [(r["i"], r["refused"]) for r in rows] == [
+        (1, None),
+        (2, "QM004"),
+        (3, None),
+        (4, None),
+        (5, "QM003"),
+        (6, "QM003"),
+    ]
+    assert [r["members"] for r in rows if r["refused"] is None] == [0, 0, 0]
+    assert await db.fetchrow("SELECT members, reserved FROM groups") == (0, 4)
+    assert await db.fetchval("SELECT scans_used FROM codes") == 4
+    assert await _rows(db) == {
+        "join_tokens": 4,
+        "scan_facts": 4,
+        "events": 4,
+        "people": 4,
+        "person_keys": 4,
+        "spent_tokens": 0,
+    }
+    assert await db.fetch(ACCEPT_MANY, []) == []
+
+
+async def test_two_combiners_racing_on_one_code_hand_out_exactly_the_seats(
+    db: asyncpg.Pool,
+) -> None:
+    """Two replicas' combiners, 60 people at once on a code with 25 seats: scans that arrive
+    together go in one batch, and the seats and counters are exact."""
+    group = await _group(db, max_members=25)
+    code = await _code(db, group)
+    replicas = [Combiner(db), Combiner(db)]
+    rows = await asyncio.gather(
+        *(replicas[i % 2].accept(code, _scan(group, code, f"u{i}")) for i in range(60))
+    )
+    assert Counter(r["refused"] for r in rows) == {None: 25, "QM003": 35}
+    assert all(c.batches < c.scans == 30 for c in replicas)  # they were combined
+    assert await db.fetchrow("SELECT members, reserved FROM groups") == (0, 25)
+    assert await db.fetchval("SELECT scans_used FROM codes") == 25
+    assert await db.fetchval("SELECT count(*) FROM join_tokens") == 25
+    assert await db.fetchval("SELECT count(*) FROM events") == 25
+
+
+async def test_a_batch_that_fails_fails_each_of_its_scans_and_leaves_nothing(
+    db: asyncpg.Pool,
+) -> None:
+    group = await _group(db)
+    code = await _code(db, group)
+    combiner = Combiner(db)
+    bad = list(_scan(group, code, "u2"))
+    bad[24] = ("not an event",)  # not a qunma_event: the whole call fails before it runs
+    results = await asyncio.gather(
+        combiner.accept(code, _scan(group, code, "u1")),
+        combiner.accept(code, tuple(bad)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, Exception) for r in results), results
+    assert await _rows(db) == dict.fromkeys(
+        ("join_tokens", "scan_facts", "events", "people", "person_keys", "spent_tokens"), 0
+    )

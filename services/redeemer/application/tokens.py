@@ -1,21 +1,22 @@
 """A join token for a scan that passed every rule: one call of `qunma_accept_scan`
-(../sql/accept_scan.sql), which makes the person if new, writes their token, the scan fact
+(../sql/accept_scan.sql), alone or in a batch of the same code's scans (combiner.py),
+which makes the person if new, writes their token, the scan fact
 and the `ScanAccepted` event, then counts the scan and reserves the seat, or refuses with
 the SQLSTATE of why (domain/refusals.py) and leaves nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
 import uuid
-import weakref
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
+from services.redeemer.application.combiner import Combiner
 from services.redeemer.application.outcomes import Subject
 from services.redeemer.application.people import PersonRef
 from services.redeemer.application.results import Group, Scanned
@@ -23,12 +24,15 @@ from services.redeemer.domain import refusals
 from services.redeemer.domain.inputs import ScanInput
 from shared.clock import Clock, utcnow
 from shared.crypto.signing import b64url
-from shared.db import after_commit
+from shared.db import after_commit, in_request_transaction
 from shared.events.redeemer import ScanAccepted
 from shared.store.eventstore import Pending, event_values
 from shared.store.unit_of_work import Outbox
 
-PER_CODE_IN_FLIGHT = 2  # scans of one code in the database at once, per replica
+# Not decisions, but the same scan tried again reads afresh: a unique violation (the same
+# person made at the same moment) and a deadlock the database broke (possible only between
+# batches on two replicas holding rows of the same person).
+_RETRY = frozenset({"23505", "40P01"})
 
 ACCEPT = """
 SELECT * FROM qunma_accept_scan(
@@ -67,10 +71,7 @@ class Tokens:
         self.outbox = outbox
         self.token_ttl = token_ttl
         self.clock = clock
-        # Held only while a scan of that code is in flight (weak values).
-        self._gates: weakref.WeakValueDictionary[uuid.UUID, asyncio.Semaphore] = (
-            weakref.WeakValueDictionary()
-        )
+        self.combiner = Combiner(outbox.pool, on_commit=outbox.on_commit)
 
     async def hand_out(self, subject: Subject, scan: ScanInput, grant: Grant) -> Scanned:
         """Raises the scan's Refusal, or `refusals.Retry` when the person's token or key
@@ -106,57 +107,46 @@ class Tokens:
             ),
             now,
         )
-        # Scans of one code (or one live code's group) queue on that code's row in the
-        # database anyway; letting dozens wait there at once halves throughput (the lock
-        # holder's commit competes with every waiter). A per-replica gate keeps it to a few.
-        gate_key = subject.code_id or grant.group_id
-        gate = self._gates.get(gate_key)
-        if gate is None:
-            gate = self._gates[gate_key] = asyncio.Semaphore(PER_CODE_IN_FLIGHT)
-        try:
-            async with gate, self.outbox.pool.acquire() as conn:
-                group = await conn.fetchrow(
-                    ACCEPT,
-                    token_hash(join_token),
-                    subject.scan_id,
-                    subject.tenant_id,
-                    grant.group_id,
-                    subject.code_id,
-                    subject.live_code_id,
-                    subject.user_id,
-                    scan.device_id,
-                    grant.verification,
-                    grant.bind_device,
-                    expires_at,
-                    subject.channel,
-                    now,
-                    grant.held,
-                    grant.day,
-                    grant.daily_limit,
-                    grant.cap,
-                    person.person,
-                    person.key.key_id,
-                    person.wrapped,
-                    person.klass,
-                    person.day,
-                    person.new_person,
-                    person.new_key,
-                    event,
+        scan_row = (
+            token_hash(join_token),
+            subject.scan_id,
+            subject.tenant_id,
+            grant.group_id,
+            subject.code_id,
+            subject.live_code_id,
+            subject.user_id,
+            scan.device_id,
+            grant.verification,
+            grant.bind_device,
+            expires_at,
+            subject.channel,
+            now,
+            grant.held,
+            grant.day,
+            grant.daily_limit,
+            grant.cap,
+            person.person,
+            person.key.key_id,
+            person.wrapped,
+            person.klass,
+            person.day,
+            person.new_person,
+            person.new_key,
+            event,
+        )
+        # Scans of one code (or one live code's group) contend for that code's row; the
+        # combiner decides those that arrive together in one transaction. A scan inside a
+        # request transaction (an Idempotency-Key) is written on that transaction's
+        # connection instead, so that its answer commits with it.
+        if in_request_transaction():
+            group = await self._alone(scan_row, grant, now)
+        else:
+            answer = await self.combiner.accept(subject.code_id or grant.group_id, scan_row)
+            if answer["refused"] is not None:
+                raise _refused(answer["refused"], grant, now) or ScanFailed(
+                    f"accepting a scan failed: {answer['refused']} {answer['message']}"
                 )
-        except asyncpg.UniqueViolationError:
-            raise refusals.Retry("unique") from None
-        except asyncpg.PostgresError as exc:
-            answer = refusals.refusal(
-                getattr(exc, "sqlstate", "") or "",
-                now=now,
-                timezone=grant.timezone,
-                not_before=grant.not_before,
-            )
-            if answer is None:
-                raise
-            raise answer from None
-        if self.outbox.on_commit is not None:
-            after_commit(self.outbox.on_commit)
+            group = answer
         return Scanned(
             outcome="token",
             tenant_id=subject.tenant_id,
@@ -164,3 +154,32 @@ class Tokens:
             join_token=join_token,
             expires_at=expires_at,
         )
+
+    async def _alone(
+        self, scan_row: tuple[Any, ...], grant: Grant, now: datetime
+    ) -> asyncpg.Record:
+        try:
+            async with self.outbox.pool.acquire() as conn:
+                group = await conn.fetchrow(ACCEPT, *scan_row)
+        except asyncpg.PostgresError as exc:
+            answer = _refused(getattr(exc, "sqlstate", "") or "", grant, now)
+            if answer is None:
+                raise  # not a decision: the database failed (unavailable() tells which)
+            raise answer from None
+        assert group is not None
+        if self.outbox.on_commit is not None:
+            after_commit(self.outbox.on_commit)
+        return group
+
+
+def _refused(sqlstate: str, grant: Grant, now: datetime) -> Exception | None:
+    """What a scan the SQL refused raises: its refusal, or `refusals.Retry` when the
+    person's token or key moved under it, or the same person's row was made at the same
+    moment (a unique violation), or the database broke a deadlock by rolling it back."""
+    if sqlstate in _RETRY:
+        return refusals.Retry(sqlstate)
+    return refusals.refusal(sqlstate, now=now, timezone=grant.timezone, not_before=grant.not_before)
+
+
+class ScanFailed(Exception):
+    """The database failed one scan of a batch for a reason that is not a decision."""
