@@ -55,7 +55,8 @@ def machine() -> dict[str, Any]:
     }
 
 
-def report(name: str, result: dict[str, Any], args: argparse.Namespace) -> None:
+def report(name: str, result: dict[str, Any], args: argparse.Namespace) -> Path:
+    """Print, save and compare `result`; returns the file it was saved to."""
     result = {
         "bench": name,
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -69,6 +70,7 @@ def report(name: str, result: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"\nsaved to {out}")
     if args.baseline:
         compare(result, json.loads(args.baseline.read_text()))
+    return out
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, float]:

