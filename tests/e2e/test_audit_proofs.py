@@ -75,11 +75,18 @@ async def test_an_inclusion_proof_checks_out_and_fails_when_one_hash_changes(
 ) -> None:
     partition, item, head = await _covered_group_event(stack)
     event_id = item["event"]["event_id"]
-    answer = await stack.issuer.get(f"/v1/log/proof?event_id={event_id}")
+    size = head["checkpoint"]["tree_size"]
+    # Without a tree size the proof is against the latest checkpoint, which the relay may
+    # have sealed since the head was read: it covers the event and is no older.
+    latest = await stack.issuer.get(f"/v1/log/proof?event_id={event_id}")
+    assert latest.status == 200, latest.body
+    newest = msgspec.json.decode(latest.raw, type=InclusionDoc).checkpoint.tree_size
+    assert item["position"] <= newest and newest >= size
+    answer = await stack.issuer.get(f"/v1/log/proof?event_id={event_id}&tree_size={size}")
     assert answer.status == 200, answer.body
     doc = msgspec.json.decode(answer.raw, type=InclusionDoc)
     assert (doc.partition, doc.position) == (partition, item["position"])
-    assert doc.checkpoint.tree_size == head["checkpoint"]["tree_size"]
+    assert doc.checkpoint.tree_size == size
     keys = await _keys(stack.issuer, doc.log)
     assert check_inclusion(doc, keys) == []
     if doc.audit_path:
