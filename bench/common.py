@@ -11,10 +11,14 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+
+import aiohttp
+import asyncpg
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -129,3 +133,31 @@ async def qunma_up(extra_env: dict[str, str] | None = None) -> AsyncIterator[dic
         if proc.returncode is None:
             proc.terminate()
             await proc.wait()
+
+
+async def hot_code(http: aiohttp.ClientSession, up: dict[str, str]) -> dict[str, Any]:
+    """A new group and code for a bench's scans, once the redeemer knows the code. The
+    group's member cap is lifted in the redeemer's database so that every scan takes the
+    accepted path (a full group would answer early, which is cheaper)."""
+    async with http.post(
+        f"{up['issuer_url']}/v1/groups", json={"name": "bench", "profile": "qq"}
+    ) as r:
+        group = await r.json()
+    async with http.post(
+        f"{up['issuer_url']}/v1/groups/{group['group_id']}/codes", json={"max_scans": None}
+    ) as r:
+        code: dict[str, Any] = await r.json()
+    conn = await asyncpg.connect(up["redeemer_database_url"])
+    try:
+        async with asyncio.timeout(30):
+            while not await conn.fetchval(
+                "SELECT 1 FROM codes WHERE code_id = $1", uuid.UUID(code["code_id"])
+            ):
+                await asyncio.sleep(0.05)
+        await conn.execute(
+            "UPDATE groups SET max_members = 1000000000 WHERE group_id = $1",
+            uuid.UUID(group["group_id"]),
+        )
+    finally:
+        await conn.close()
+    return code

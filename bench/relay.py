@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from bench.common import parser, qunma_up, report, summary
+from bench.common import hot_code, parser, qunma_up, report, summary
 from shared.clock import utcnow
 from shared.events.issuer import GroupCreated
 from shared.ids import uuid7
@@ -107,23 +107,8 @@ async def _background(
 ) -> dict[str, Any]:
     """Scans of one hot code by new people, sent at `rate` whatever happens to them, until
     `stop`; what they were answered and how fast."""
-    issuer, redeemer = up["issuer_url"], up["redeemer_url"]
-    async with http.post(f"{issuer}/v1/groups", json={"name": "load", "profile": "qq"}) as r:
-        group = (await r.json())["group_id"]
-    async with http.post(f"{issuer}/v1/groups/{group}/codes", json={"max_scans": None}) as r:
-        code = await r.json()
-    conn = await asyncpg.connect(up["redeemer_database_url"])
-    try:  # every load scan takes the accepted path (a full group answers early)
-        async with asyncio.timeout(30):
-            while not await conn.fetchval(
-                "SELECT 1 FROM groups WHERE group_id = $1", uuid.UUID(group)
-            ):
-                await asyncio.sleep(0.05)
-        await conn.execute(
-            "UPDATE groups SET max_members = 1000000000 WHERE group_id = $1", uuid.UUID(group)
-        )
-    finally:
-        await conn.close()
+    redeemer = up["redeemer_url"]
+    code = await hot_code(http, up)
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     pending: set[asyncio.Task[None]] = set()

@@ -37,7 +37,7 @@ import aiohttp
 import asyncpg
 
 from bench import floors, plot
-from bench.common import parser, qunma_up, report, summary
+from bench.common import hot_code, parser, qunma_up, report, summary
 from shared.runtime.children import free_port
 
 CONNECTIONS = 256
@@ -119,31 +119,6 @@ async def _quiet(up: dict[str, str]) -> None:
         await issuer.close()
 
 
-async def _code(http: aiohttp.ClientSession, up: dict[str, str]) -> dict[str, Any]:
-    async with http.post(
-        f"{up['issuer_url']}/v1/groups", json={"name": "bench", "profile": "qq"}
-    ) as r:
-        group = await r.json()
-    async with http.post(
-        f"{up['issuer_url']}/v1/groups/{group['group_id']}/codes", json={"max_scans": None}
-    ) as r:
-        code: dict[str, Any] = await r.json()
-    conn = await asyncpg.connect(up["redeemer_database_url"])
-    try:
-        async with asyncio.timeout(30):
-            while not await conn.fetchval(
-                "SELECT 1 FROM codes WHERE code_id = $1", uuid.UUID(code["code_id"])
-            ):
-                await asyncio.sleep(0.05)
-        await conn.execute(
-            "UPDATE groups SET max_members = 1000000000 WHERE group_id = $1",
-            uuid.UUID(group["group_id"]),
-        )
-    finally:
-        await conn.close()
-    return code
-
-
 async def offered(
     http: aiohttp.ClientSession, replicas: list[str], payload: str, rate: int, seconds: float
 ) -> dict[str, Any]:
@@ -197,7 +172,7 @@ async def main() -> None:
                 steps = []
                 for rate in rates:
                     await _quiet(up)
-                    code = await _code(http, up)
+                    code = await hot_code(http, up)
                     replicas = [up["redeemer_url"], second_url]
                     # Warm up at this rate first (connections, caches), then measure.
                     await offered(http, replicas, code["payload"], rate, 1.0)
@@ -206,7 +181,7 @@ async def main() -> None:
                     await asyncio.sleep(1)
                     if _given_up(steps[-1]):
                         break  # past saturation every further step only queues longer
-                floor_code = await _code(http, up)
+                floor_code = await hot_code(http, up)
                 scan_tried, minimal_tried = [], []
                 for clients in floors.CLIENTS:
                     await _quiet(up)

@@ -52,7 +52,7 @@ class Combiner:
         self.max_batch = max_batch
         self._queues: dict[uuid.UUID, _Queue] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self.batches = 0  # batches sent, and the scans in them: for tests and the bench
+        self.batches = 0  # batches sent, and the scans in them (the tests read them)
         self.scans = 0
 
     async def accept(self, key: uuid.UUID, scan: tuple[Any, ...]) -> asyncpg.Record:
