@@ -22,9 +22,13 @@ class SigningKeys:
         )
         if row is None:
             raise LookupError(f"tenant {tenant_id} has no active signing key")
-        key = self._opened.get(row["key_id"])
+        return self.opened(row["key_id"], bytes(row["sealed"]))
+
+    def opened(self, key_id: str, sealed: bytes) -> SigningKey:
+        """The key a row read elsewhere names (`active` in a statement of its own)."""
+        key = self._opened.get(key_id)
         if key is None:
-            key = SigningKey.open(row["key_id"], bytes(row["sealed"]), self.kek)
+            key = SigningKey.open(key_id, sealed, self.kek)
             self._opened[key.key_id] = key
         return key
 

@@ -115,12 +115,15 @@ async def load_stream(conn: Conn, stream_id: str) -> list[Recorded]:
         "WHERE stream_id = $1 ORDER BY stream_version",
         stream_id,
     )
-    return [
-        Recorded(
-            r["stream_version"],
-            decode_data(r["type"], r["schema"], r["data"]),
-            r["tenant_id"],
-            r["occurred_at"],
-        )
-        for r in rows
-    ]
+    return [recorded(r) for r in rows]
+
+
+def recorded(row: asyncpg.Record) -> Recorded:
+    """One event of a stream from a row with the columns `load_stream` selects (for a
+    statement that reads a stream together with other rows)."""
+    return Recorded(
+        row["stream_version"],
+        decode_data(row["type"], row["schema"], row["data"]),
+        row["tenant_id"],
+        row["occurred_at"],
+    )

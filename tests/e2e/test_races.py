@@ -5,6 +5,7 @@ over both; the database is then checked directly."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -213,6 +214,35 @@ async def test_a_live_code_never_fills_a_group_past_switch_at(
         )
         assert row["taken"] == 50
     assert sum(1 for a in answers if a.body.get("code") == "group_full") == 600 - 150
+
+
+async def test_concurrent_rotations_of_one_group_leave_exactly_one_live_code(
+    race: Stack,
+    wide: aiohttp.ClientSession,
+) -> None:
+    # Each issue locks the group's row before it supersedes the others (the rule in
+    # services/issuer/handlers/codes.py): without it two could each miss the other.
+    group_id = (await race.create_group("race rotate", profile="qq"))["group_id"]
+    issuer = Client(wide, race.issuer.base, race.api_key)
+    answers = await asyncio.gather(
+        *(issuer.post(f"/v1/groups/{group_id}/codes", {"rotate": True}) for _ in range(30))
+    )
+    assert [a.status for a in answers] == [201] * 30
+    listed = (await race.issuer.get(f"/v1/groups/{group_id}/codes?limit=100")).body["codes"]
+    assert Counter(c["status"] for c in listed) == {"active": 1, "superseded": 29}
+    conn = await asyncpg.connect(race.env["QUNMA_ISSUER_DATABASE_URL"])
+    try:
+        live = await conn.fetchval(
+            "SELECT count(*) FROM codes WHERE group_id = $1 AND superseded_at IS NULL",
+            uuid.UUID(group_id),
+        )
+        superseded = await conn.fetchval(
+            "SELECT count(*) FROM events WHERE type = 'CodeSuperseded' AND kafka_key = $1",
+            group_id,
+        )
+    finally:
+        await conn.close()
+    assert (live, superseded) == (1, 29)  # each superseded exactly once
 
 
 async def test_revocation_stops_scans_everywhere_but_a_token_already_handed_out_redeems(
