@@ -135,16 +135,19 @@ async def qunma_up(extra_env: dict[str, str] | None = None) -> AsyncIterator[dic
             await proc.wait()
 
 
-async def hot_code(http: aiohttp.ClientSession, up: dict[str, str]) -> dict[str, Any]:
-    """A new group and code for a bench's scans, once the redeemer knows the code. The
-    group's member cap is lifted in the redeemer's database so that every scan takes the
-    accepted path (a full group would answer early, which is cheaper)."""
+async def hot_code(
+    http: aiohttp.ClientSession, up: dict[str, str], max_scans: int | None = None
+) -> dict[str, Any]:
+    """A new group and code (with `max_scans`, none by default) for a bench's scans, once the
+    redeemer knows the code. The group's member cap is lifted in the redeemer's database so
+    that every scan takes the accepted path (a full group would answer early, which is
+    cheaper)."""
     async with http.post(
         f"{up['issuer_url']}/v1/groups", json={"name": "bench", "profile": "qq"}
     ) as r:
         group = await r.json()
     async with http.post(
-        f"{up['issuer_url']}/v1/groups/{group['group_id']}/codes", json={"max_scans": None}
+        f"{up['issuer_url']}/v1/groups/{group['group_id']}/codes", json={"max_scans": max_scans}
     ) as r:
         code: dict[str, Any] = await r.json()
     conn = await asyncpg.connect(up["redeemer_database_url"])
