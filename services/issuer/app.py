@@ -32,7 +32,7 @@ from shared.config import Settings, require
 from shared.crypto.kek import Kek
 from shared.crypto.user_index import UserIndex
 from shared.db import create_pool, migrate_database
-from shared.http.auth import Principal, auth_middleware
+from shared.http.auth import CachedKeys, Principal, auth_middleware
 from shared.http.background import background
 from shared.http.endpoints import openapi_route
 from shared.http.health import register_health, relay_ready
@@ -87,6 +87,18 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     )
     app[RELAY] = relay
 
+    async def lookup(key_hash: str) -> Principal | None:
+        async with app[POOL].acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT tenant_id, key_id, scopes, rate_per_second, rate_burst FROM api_keys "
+                "WHERE key_hash = $1 AND revoked_at IS NULL",
+                key_hash,
+            )
+        return Principal.of_key(row) if row else None
+
+    # Kept for a second (shared/http/auth.py); dropped at once when a key is revoked here.
+    api_keys = CachedKeys(lookup)
+
     async def database(app: web.Application) -> AsyncIterator[None]:
         await migrate_database(dsn, migrations(), functions())
         pool = await create_pool(dsn)
@@ -102,7 +114,15 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             on_commit=relay.wake,
             projector=readmodel.project,
         )
-        app[BUS] = Bus(Deps(outbox, SigningKeys(kek), settings.public_url, settings.invite_secret))
+        app[BUS] = Bus(
+            Deps(
+                outbox,
+                SigningKeys(kek),
+                settings.public_url,
+                settings.invite_secret,
+                keys_revoked=api_keys.forget,
+            )
+        )
         async with aiohttp.ClientSession() as session:
             app[FOLLOWER] = Follower(
                 pool,
@@ -132,16 +152,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
         ]
     )
 
-    async def lookup(key_hash: str) -> Principal | None:
-        async with app[POOL].acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT tenant_id, key_id, scopes, rate_per_second, rate_burst FROM api_keys "
-                "WHERE key_hash = $1 AND revoked_at IS NULL",
-                key_hash,
-            )
-        return Principal.of_key(row) if row else None
-
-    app.middlewares.append(auth_middleware(lookup, log_token))
+    app.middlewares.append(auth_middleware(api_keys, log_token))
     endpoints = api.copy()
     register_log(endpoints, POOL, settings.issuer_log)
     register_proofs(endpoints, POOL, settings.issuer_log, settings.checkpoint_seconds)

@@ -62,15 +62,25 @@ class CachedKeys:
         self._lookup = lookup
         self._ttl = ttl
         self._known: dict[str, tuple[float, Principal]] = {}
+        self._generation = 0
+
+    def forget(self) -> None:
+        """Drop every kept lookup (a key was revoked here): the next request asks again. A
+        lookup already under way when this is called is not kept either."""
+        self._generation += 1
+        self._known.clear()
 
     async def __call__(self, key_hash: str) -> Principal | None:
         now = time.monotonic()
         hit = self._known.get(key_hash)
         if hit is not None and now - hit[0] < self._ttl:
             return hit[1]
+        generation = self._generation
         found = await self._lookup(key_hash)
         if found is None:
             self._known.pop(key_hash, None)
+        elif generation != self._generation:
+            pass  # read before a revocation here committed: it may be stale already
         else:
             if len(self._known) > 10_000:
                 self._known.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from services.issuer.domain import code as codes
@@ -22,6 +23,8 @@ class Deps:
     signing_keys: SigningKeys
     public_url: str
     invite_secret: bytes  # keys the invite-code hashes in CodeIssued (shared/rules/invite_codes.py)
+    # Called once an API key's revocation has committed: the kept key lookups are dropped.
+    keys_revoked: Callable[[], None] = lambda: None
 
 
 async def load_tenant(uow: UnitOfWork, tenant_id: uuid.UUID) -> tenants.Tenant:

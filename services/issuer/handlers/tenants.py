@@ -16,6 +16,7 @@ from services.issuer.domain import tenant as tenants
 from services.issuer.handlers.deps import Deps, load_tenant
 from shared.crypto.api_keys import hash_key, new_api_key
 from shared.crypto.signing import ALGORITHM, SigningKey
+from shared.db import after_commit
 from shared.events import Event
 from shared.events.issuer import (
     ApiKeyCreated,
@@ -121,6 +122,8 @@ async def revoke_api_key(cmd: RevokeApiKey, deps: Deps) -> None:
         _record(uow, tenant, ApiKeyRevoked(key_id=cmd.key_id))
 
     await deps.outbox.run(decide)
+    # Inside a request transaction, when that commits: this replica refuses the key at once.
+    after_commit(deps.keys_revoked)
 
 
 async def rotate_signing_key(cmd: RotateSigningKey, deps: Deps) -> str:
