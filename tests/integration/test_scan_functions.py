@@ -9,6 +9,7 @@ calls in application/seats.py), so a test here fails when the SQL and its caller
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -393,20 +394,46 @@ async def test_two_combiners_racing_on_one_code_hand_out_exactly_the_seats(
     assert await db.fetchval("SELECT count(*) FROM events") == 25
 
 
+def _failing_scan(group: uuid.UUID, code: uuid.UUID, user: str) -> tuple[Any, ...]:
+    bad = list(_scan(group, code, user))
+    bad[24] = ("not an event",)  # not a qunma_event: the whole call fails before it runs
+    return tuple(bad)
+
+
 async def test_a_batch_that_fails_fails_each_of_its_scans_and_leaves_nothing(
     db: asyncpg.Pool,
 ) -> None:
     group = await _group(db)
     code = await _code(db, group)
     combiner = Combiner(db)
-    bad = list(_scan(group, code, "u2"))
-    bad[24] = ("not an event",)  # not a qunma_event: the whole call fails before it runs
     results = await asyncio.gather(
         combiner.accept(code, _scan(group, code, "u1")),
-        combiner.accept(code, tuple(bad)),
+        combiner.accept(code, _failing_scan(group, code, "u2")),
         return_exceptions=True,
     )
     assert all(isinstance(r, Exception) for r in results), results
     assert await _rows(db) == dict.fromkeys(
         ("join_tokens", "scan_facts", "events", "people", "person_keys", "spent_tokens"), 0
     )
+
+
+async def test_a_failed_batch_whose_caller_went_away_is_not_reported_as_unread(
+    db: asyncpg.Pool,
+) -> None:
+    group = await _group(db)
+    code = await _code(db, group)
+    combiner = Combiner(db)
+    reported: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    try:
+        caller = asyncio.create_task(combiner.accept(code, _failing_scan(group, code, "u3")))
+        await asyncio.sleep(0)  # queued, its batch on its way
+        caller.cancel()  # the client hung up
+        await combiner.close()  # the batch failed in the database
+        del caller
+        gc.collect()
+    finally:
+        loop.set_exception_handler(None)
+    assert combiner.batches == 0
+    assert reported == []

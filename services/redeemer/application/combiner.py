@@ -39,6 +39,13 @@ class _Queue:
     running: bool = False
 
 
+def _seen(future: asyncio.Future[asyncpg.Record]) -> None:
+    # A caller that went away never reads its batch's failure; marking it read keeps asyncio
+    # from reporting "Future exception was never retrieved" (a caller still waiting gets it).
+    if not future.cancelled():
+        future.exception()
+
+
 class Combiner:
     def __init__(
         self,
@@ -59,6 +66,7 @@ class Combiner:
         """One scan's row of `qunma_accept_scans`: `refused` (its SQLSTATE) or its group.
         `key` is what the scan contends on: its code, or a live code's group."""
         future: asyncio.Future[asyncpg.Record] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_seen)
         queue = self._queues.setdefault(key, _Queue())
         queue.waiting.append((scan, future))
         if not queue.running:
