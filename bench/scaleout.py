@@ -2,14 +2,16 @@
 
     python -m bench.scaleout [--quick] [--baseline bench/results/FILE.json]
 
-1. `qunma up` starts the stack with `QUNMA_LOG_PARTITIONS=3` (rate limits off). Six hot
-   codes are made, each in its own group, two in each partition (a group's events live in
-   one partition).
-2. With the one redeemer `qunma up` starts, then with two more replicas beside it: for each
-   offered rate, open-loop scans (each by a new person, so each takes the accepted path)
-   spread over the codes and the replicas (every code through every replica) for a fixed
-   time after a warm-up, until a step answers under 80 % of what was offered. The CPU each
-   part used during each step is read from /proc, so each part's CPU per scan is known.
+1. For each configuration, three redeemer replicas first and then one, a fresh `qunma up`
+   with `QUNMA_LOG_PARTITIONS=3` (rate limits off), so neither inherits the other's logs
+   (the broker holds them in memory) or caches; two more replicas beside its own for three.
+   Six hot codes are made, each in its own group, two in each partition (a group's events
+   live in one partition).
+2. For each offered rate, open-loop scans (each by a new person, so each takes the
+   accepted path) spread over the codes and the replicas (every code through every
+   replica) for a fixed time after a warm-up, until a step answers under 80 % of what was
+   offered. The CPU each part used during each step is read from /proc, so each part's CPU
+   per scan is known.
 3. Caps exact, with the replicas racing: each configuration gets six new codes with
    `max_scans` = 300 and is sent 450 scans of each, interleaved over codes and replicas,
    at once. Every code must answer exactly 300 scans with 200, count exactly 300 scans used
@@ -175,21 +177,24 @@ async def main() -> None:
     env = {**NO_RATE_LIMITS, "QUNMA_LOG_PARTITIONS": str(PARTITIONS)}
     log = LogSpec("qunma.redeemer.events", PARTITIONS)
     figures: dict[str, Any] = {}
-    async with qunma_up(env) as up:
-        extra: list[asyncio.subprocess.Process] = []
-        try:
-            headers = {"Authorization": f"Bearer {up['api_key']}"}
-            connector = aiohttp.TCPConnector(limit=CONNECTIONS)
-            async with aiohttp.ClientSession(headers=headers, connector=connector) as http:
-                codes = await _spread(http, up, log)
-                payloads = [c["payload"] for c in codes]
-                spread = sorted(log.partition_for(c["group_id"]) for c in codes)
-                replicas = [up["redeemer_url"]]
-                for count in (1, 3):
+    spread: list[int] = []
+    # Each configuration on a stack of its own, three replicas first: neither inherits the
+    # other's logs (the broker holds them in memory) or warmed caches.
+    for count in (3, 1):
+        async with qunma_up(env) as up:
+            extra: list[asyncio.subprocess.Process] = []
+            try:
+                headers = {"Authorization": f"Bearer {up['api_key']}"}
+                connector = aiohttp.TCPConnector(limit=CONNECTIONS)
+                async with aiohttp.ClientSession(headers=headers, connector=connector) as http:
+                    codes = await _spread(http, up, log)
+                    spread = sorted(log.partition_for(c["group_id"]) for c in codes)
+                    replicas = [up["redeemer_url"]]
                     while len(replicas) < count:
                         proc, url = await replica(up, {"QUNMA_LOG_PARTITIONS": str(PARTITIONS)})
                         extra.append(proc)
                         replicas.append(url)
+                    payloads = [c["payload"] for c in codes]
                     steps = await _ramp(http, up, replicas, payloads, rates, seconds)
                     best = _best(steps, seconds)
                     figures[f"replicas_{count}"] = {
@@ -198,10 +203,10 @@ async def main() -> None:
                         "cpu_ms_per_scan_at_sustained": best["cpu_ms_per_scan"] if best else None,
                         "caps": await _caps(http, up, replicas),
                     }
-        finally:
-            for proc in extra:
-                proc.terminate()
-                await proc.wait()
+            finally:
+                for proc in extra:
+                    proc.terminate()
+                    await proc.wait()
     one, three = figures["replicas_1"], figures["replicas_3"]
     figures["ratio_3_to_1"] = (
         round(three["sustained_scans_per_s"] / one["sustained_scans_per_s"], 3)
