@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -98,7 +99,8 @@ def compare(current: dict[str, Any], baseline: dict[str, Any]) -> None:
 
 @asynccontextmanager
 async def qunma_up(extra_env: dict[str, str] | None = None) -> AsyncIterator[dict[str, str]]:
-    """`qunma up` in a fresh data directory, exactly as `make run` starts it."""
+    """`qunma up` in a fresh data directory (removed afterwards), exactly as `make run`
+    starts it."""
     data = Path(tempfile.mkdtemp(prefix="qunma-bench-"))
     from shared.runtime.children import free_port
 
@@ -133,6 +135,8 @@ async def qunma_up(extra_env: dict[str, str] | None = None) -> AsyncIterator[dic
         if proc.returncode is None:
             proc.terminate()
             await proc.wait()
+        # A bench's database and logs run to hundreds of megabytes; each run starts afresh.
+        shutil.rmtree(data, ignore_errors=True)
 
 
 async def hot_code(
