@@ -428,7 +428,9 @@ async def test_a_failed_batch_whose_caller_went_away_is_not_reported_as_unread(
     loop.set_exception_handler(lambda _, context: reported.append(context))
     try:
         caller = asyncio.create_task(combiner.accept(code, _failing_scan(group, code, "u3")))
-        await asyncio.sleep(0)  # queued, its batch on its way
+        async with asyncio.timeout(5):  # queued, its batch on its way
+            while not combiner._tasks:
+                await asyncio.sleep(0)
         caller.cancel()  # the client hung up
         await combiner.close()  # the batch failed in the database
         del caller
